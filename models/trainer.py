@@ -1,0 +1,187 @@
+"""Trainer's run_fn: trains the classifier on transformed events and exports it.
+
+The exported SavedModel takes raw serialized events (the Transform graph is
+inside it) and also carries the score cut that maximises AMS on the eval split.
+"""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from absl import logging
+from tfx import v1 as tfx
+
+from models import network, preprocessing
+from models.strategy import choose_strategy
+from pipeline import challenge, scoring
+
+# Keys of the Trainer's custom_config.
+MODEL_TYPE_KEY = "model_type"
+EPOCHS_KEY = "epochs"
+BATCH_SIZE_KEY = "batch_size"
+SEED_KEY = "seed"
+TPU_ADDRESS_KEY = "tpu_address"
+
+DEFAULT_BATCH_SIZE = 256  # per replica
+
+# Where the exported model keeps its cut, beside the SavedModel's own files.
+CUT_FILE = os.path.join("assets.extra", "ams_cut.json")
+
+SERVING_SIGNATURE = "serving_default"
+TRANSFORM_SIGNATURE = "transform_features"
+PREDICTION_KEY = "probability"
+
+
+def make_dataset(
+    file_pattern: list[str] | str,
+    feature_spec: dict[str, tf.io.FixedLenFeature],
+    batch_size: int,
+    shuffle_seed: int | None = None,
+    repeat: bool = False,
+) -> tf.data.Dataset:
+    """Reads transformed tf.Examples as (features, label, weight) batches.
+
+    Every batch has exactly `batch_size` events (the remainder is dropped), so
+    shapes are static, as TPUs need.
+    """
+    files = (
+        tf.io.gfile.glob(file_pattern)
+        if isinstance(file_pattern, str)
+        else [path for pattern in file_pattern for path in tf.io.gfile.glob(pattern)]
+    )
+    if not files:
+        raise FileNotFoundError(f"no transformed examples match {file_pattern}")
+    dataset = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP")
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(20 * batch_size, seed=shuffle_seed)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+
+    inputs = network.input_names()
+
+    def split(serialized):
+        parsed = tf.io.parse_example(serialized, feature_spec)
+        features = {name: parsed[name] for name in inputs}
+        return features, parsed[preprocessing.LABEL_KEY]
+
+    return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+def _serving_signatures(model, tf_transform_output: tft.TFTransformOutput) -> dict:
+    """serving_default scores raw events; transform_features feeds the Evaluator."""
+    # Attached to the model so that saving tracks the Transform graph's assets.
+    model.tft_layer = tf_transform_output.transform_features_layer()
+    raw_feature_spec = tf_transform_output.raw_feature_spec()
+    serving_feature_spec = {
+        name: spec
+        for name, spec in raw_feature_spec.items()
+        if name in challenge.FEATURES
+    }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(serialized):
+        raw = tf.io.parse_example(serialized, serving_feature_spec)
+        transformed = model.tft_layer(raw)
+        probability = model({name: transformed[name] for name in network.input_names()})
+        return {PREDICTION_KEY: tf.reshape(probability, [-1])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(serialized):
+        raw = tf.io.parse_example(serialized, raw_feature_spec)
+        return model.tft_layer(raw)
+
+    return {
+        SERVING_SIGNATURE: serve.get_concrete_function(),
+        TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
+    }
+
+
+def _eval_scores(model, files, feature_spec, batch_size):
+    """Scores the whole eval split, with labels and weights, in numpy."""
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
+    scores, labels, weights = [], [], []
+    for serialized in dataset:
+        parsed = tf.io.parse_example(serialized, feature_spec)
+        features = {name: parsed[name] for name in network.input_names()}
+        scores.append(model(features, training=False).numpy().reshape(-1))
+        labels.append(parsed[preprocessing.LABEL_KEY].numpy())
+        weights.append(parsed[preprocessing.WEIGHT_KEY].numpy())
+    return np.concatenate(scores), np.concatenate(labels), np.concatenate(weights)
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """Trains the LSTM or GRU named in custom_config and exports it for serving."""
+    config = fn_args.custom_config or {}
+    model_type = config.get(MODEL_TYPE_KEY, "lstm")
+    seed = int(config.get(SEED_KEY, 0))
+    # Python, numpy and TensorFlow seeds at once, so a run can be repeated.
+    keras.utils.set_random_seed(seed)
+
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    feature_spec = tf_transform_output.transformed_feature_spec()
+
+    strategy = choose_strategy(config.get(TPU_ADDRESS_KEY))
+    global_batch = int(config.get(BATCH_SIZE_KEY, DEFAULT_BATCH_SIZE)) * (
+        strategy.num_replicas_in_sync
+    )
+    with strategy.scope():
+        model = network.build_model(model_type)
+    model.summary(print_fn=logging.info)
+
+    train_steps = fn_args.train_steps
+    train = make_dataset(
+        fn_args.train_files,
+        feature_spec,
+        global_batch,
+        shuffle_seed=seed,
+        repeat=bool(train_steps),
+    )
+    evaluation = make_dataset(fn_args.eval_files, feature_spec, global_batch)
+    if train_steps:
+        # A fixed number of steps, as TFX's train_args ask.
+        model.fit(train, steps_per_epoch=train_steps, epochs=1, verbose=2)
+    else:
+        epochs = int(config.get(EPOCHS_KEY, 5))
+        model.fit(train, epochs=epochs, validation_data=evaluation, verbose=2)
+
+    eval_files = [
+        p for pattern in fn_args.eval_files for p in tf.io.gfile.glob(pattern)
+    ]
+    scores, labels, weights = _eval_scores(model, eval_files, feature_spec, 4096)
+    cut, best_ams = scoring.best_cut(scores, labels, weights)
+    logging.info(
+        "%s trained: AMS %.3f on %d eval events at score cut %.4f",
+        model_type,
+        best_ams,
+        len(scores),
+        cut,
+    )
+
+    signatures = _serving_signatures(model, tf_transform_output)
+    # On a TPU the variables live on the TPU workers; the host writes them.
+    options = tf.saved_model.SaveOptions(experimental_io_device="/job:localhost")
+    tf.saved_model.save(model, fn_args.serving_model_dir, signatures, options=options)
+    cut_path = os.path.join(fn_args.serving_model_dir, CUT_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(cut_path))
+    with tf.io.gfile.GFile(cut_path, "w") as handle:
+        json.dump(
+            {
+                "cut": float(cut),
+                "eval_ams": float(best_ams),
+                "eval_events": len(scores),
+            },
+            handle,
+        )
+    logging.info("Exported %s model to %s", model_type, fn_args.serving_model_dir)
+
+
+def read_cut(serving_model_dir: str) -> float:
+    """The AMS-maximising score cut stored with an exported model."""
+    with tf.io.gfile.GFile(os.path.join(serving_model_dir, CUT_FILE)) as handle:
+        return float(json.load(handle)["cut"])
