@@ -55,7 +55,7 @@ class LabelledEventsExecutor(BaseExampleGenExecutor):
         return functools.partial(_EventFileToExamples, labelled=True)
 
 
-class TestEventsExecutor(BaseExampleGenExecutor):
+class UnlabelledEventsExecutor(BaseExampleGenExecutor):
     """Turns test event files (EventId and features only) into tf.Examples."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
@@ -88,6 +88,6 @@ def challenge_example_gen(
         # default 2:1 train/eval split.
         output_config=output_config or tfx.proto.Output(),
         custom_executor_spec=executor_spec.BeamExecutorSpec(
-            LabelledEventsExecutor if labelled else TestEventsExecutor
+            LabelledEventsExecutor if labelled else UnlabelledEventsExecutor
         ),
     )
