@@ -1,15 +1,13 @@
 """The higgs-tfx pipeline: challenge events in, blessed model and submission out.
 
-    training events --ExampleGen--> train / eval ----+-----------------------+
-                                       |             |                       |
-                          StatisticsGen, schema/, ExampleValidator           |
-                          (anomalies stop the run here)                      |
-                                       |                                     |
-                                   Transform --> Trainer (LSTM or GRU) --> Evaluator
-                                                                  |   (vs last blessed)
-                                                                  v          |
-    test events --ExampleGen--> test ----------------> SubmissionWriter <----+
-                                                        Pusher (if blessed)
+    training file -> TrainingExampleGen -> train, eval splits
+        -> StatisticsGen -> ExampleValidator (against schema/ via ImportSchemaGen)
+        -> AnomalyGate: any anomaly stops the run here
+        -> Transform (normalisation, -999.0 as missing)
+        -> Trainer (LSTM or GRU; exports raw-event SavedModel and AMS cut)
+        -> Evaluator (eval split, vs LastBlessedModel) -> Pusher (blessed only)
+    test file -> TestExampleGen -> test split
+        -> SubmissionWriter (newest blessed model) -> submission.csv
 
 Runners (local_runner.py, kubeflow_runner.py) only choose where it runs.
 """
