@@ -1,95 +1,94 @@
-"""The recurrent classifier: an LSTM or a GRU reading an event feature by feature."""
+"""The recurrent classifier: an LSTM or a GRU reading an event object by object."""
 
-import tensorflow as tf
 import tf_keras as keras
 
-from models import preprocessing
-from pipeline import challenge
+from models import features, preprocessing
 
 MODEL_TYPES = ("lstm", "gru")
 
 
 def input_names() -> list[str]:
-    """The transformed features the model reads, in the order it reads them."""
-    return [
-        key
-        for feature in challenge.FEATURES
-        for key in (
-            preprocessing.value_key(feature),
-            preprocessing.missing_key(feature),
-        )
-    ]
+    """The transformed features the model reads."""
+    return [preprocessing.OBJECTS_KEY, preprocessing.EVENT_KEY]
 
 
 def build_model(
     model_type: str,
-    units: int = 64,
-    embedding_size: int = 8,
+    units: int = 32,
     dense_units: int = 64,
-    dropout: float = 0.1,
-    learning_rate: float = 2e-3,
+    dropout: float = 0.2,
+    weight_decay: float = 1e-4,
+    learning_rate: float = 1e-3,
 ) -> keras.Model:
     """Builds and compiles the classifier; call it inside the strategy's scope.
 
-    Each of the 30 features is one step of the sequence. A step carries the
-    feature's normalised value, its missing-value indicator and a learned
-    embedding of which feature it is, so the recurrent layer knows what it is
-    looking at rather than seeing 30 anonymous numbers.
+    The sequence is the event's physics objects (tau, lepton, missing energy,
+    leading and subleading jet), one per step, each a vector of its kinematics
+    and a one-hot of its type. The recurrent layer's summary of them meets the
+    event-level features in a dense head that gives the signal probability.
 
     Args:
       model_type: "lstm" or "gru".
-      units: size of the recurrent layer's state.
-      embedding_size: size of the learned feature-identity vector.
-      dense_units: width of the dense layer after the recurrent one.
-      dropout: dropout rate before the output.
-      learning_rate: Adam's learning rate.
+      units: size of the per-object embedding and of the recurrent state.
+      dense_units: width of the dense layers.
+      dropout: dropout rate in the head.
+      weight_decay: L2 penalty on the dense kernels; the training sets are
+        small enough for a network to memorise.
+      learning_rate: Adam's initial learning rate.
 
     Returns:
-      A compiled model mapping the transformed features (each of shape
-      [batch]) to the signal probability, shape [batch, 1].
+      A compiled model mapping the transformed features to the signal
+      probability, shape [batch, 1].
     """
     if model_type not in MODEL_TYPES:
         raise ValueError(f"model type must be one of {MODEL_TYPES}, not {model_type!r}")
+    regulariser = keras.regularizers.L2(weight_decay)
 
-    inputs = {
-        name: keras.Input(shape=(), name=name, dtype=tf.float32)
-        for name in input_names()
-    }
-    n_steps = len(challenge.FEATURES)
-    values = keras.layers.Lambda(lambda xs: tf.stack(xs, axis=1), name="values")(
-        [inputs[preprocessing.value_key(f)] for f in challenge.FEATURES]
+    objects = keras.Input(
+        shape=(preprocessing.OBJECTS_WIDTH,), name=preprocessing.OBJECTS_KEY
     )
-    missing = keras.layers.Lambda(lambda xs: tf.stack(xs, axis=1), name="missing")(
-        [inputs[preprocessing.missing_key(f)] for f in challenge.FEATURES]
+    event = keras.Input(
+        shape=(preprocessing.EVENT_WIDTH,), name=preprocessing.EVENT_KEY
     )
-    steps = keras.layers.Lambda(
-        lambda pair: tf.stack(pair, axis=2), name="value_and_missing"
-    )([values, missing])
-    identity = keras.layers.Embedding(n_steps, embedding_size, name="feature_identity")(
-        keras.layers.Lambda(
-            lambda v: tf.broadcast_to(tf.range(n_steps), tf.shape(v)), name="positions"
-        )(values)
-    )
-    sequence = keras.layers.Concatenate(axis=2, name="steps")([steps, identity])
 
+    sequence = keras.layers.Reshape(
+        (len(features.OBJECTS), features.OBJECT_WIDTH), name="object_steps"
+    )(objects)
+    embedded = keras.layers.Dense(
+        units,
+        activation="relu",
+        kernel_regularizer=regulariser,
+        name="object_embedding",
+    )(sequence)
     recurrent = keras.layers.LSTM if model_type == "lstm" else keras.layers.GRU
-    states = recurrent(units, return_sequences=True, name=model_type)(sequence)
-    # Pooling over every step, beside the last state, gives each feature a
-    # short gradient path; the last state alone trains far more slowly.
-    hidden = keras.layers.Concatenate(name="summary")(
+    states = recurrent(units, return_sequences=True, name=model_type)(embedded)
+    # The last state, plus a max over steps so that an early object (the tau)
+    # has a short gradient path too.
+    summary = keras.layers.Concatenate(name="object_summary")(
         [
             keras.layers.Lambda(lambda s: s[:, -1, :], name="last_state")(states),
-            keras.layers.GlobalAveragePooling1D(name="mean_state")(states),
             keras.layers.GlobalMaxPooling1D(name="max_state")(states),
         ]
     )
-    hidden = keras.layers.Dense(dense_units, activation="relu", name="dense")(hidden)
-    hidden = keras.layers.Dropout(dropout, name="dropout")(hidden)
+
+    hidden = keras.layers.Concatenate(name="event_and_objects")([summary, event])
+    for layer in range(2):
+        hidden = keras.layers.Dense(
+            dense_units,
+            activation="relu",
+            kernel_regularizer=regulariser,
+            name=f"dense_{layer}",
+        )(hidden)
+        hidden = keras.layers.Dropout(dropout, name=f"dropout_{layer}")(hidden)
     probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(
         hidden
     )
 
-    model = keras.Model(inputs=inputs, outputs=probability, name=f"higgs_{model_type}")
+    model = keras.Model(
+        inputs={preprocessing.OBJECTS_KEY: objects, preprocessing.EVENT_KEY: event},
+        outputs=probability,
+        name=f"higgs_{model_type}",
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.BinaryCrossentropy(),

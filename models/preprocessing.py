@@ -1,4 +1,4 @@
-"""Transform's preprocessing_fn: challenge events in, normalised model inputs out.
+"""Transform's preprocessing_fn: challenge events in, the model's inputs out.
 
 The same graph runs when training and inside the served model, so a raw event
 is turned into model inputs one way only.
@@ -7,29 +7,31 @@ is turned into model inputs one way only.
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from models import features
 from pipeline import challenge
 
 # Names of the transformed features the model and the evaluation read.
+OBJECTS_KEY = "objects"
+EVENT_KEY = "event"
 LABEL_KEY = "label"
 WEIGHT_KEY = "weight"
 
-
-def value_key(feature: str) -> str:
-    """The transformed, normalised value of a raw feature."""
-    return f"{feature}_xf"
-
-
-def missing_key(feature: str) -> str:
-    """1.0 where the raw feature was undefined (-999.0) for the event, else 0.0."""
-    return f"{feature}_missing"
+# Widths of the two model inputs, fixed so that every shape is static.
+OBJECTS_WIDTH = len(features.OBJECTS) * features.OBJECT_WIDTH
+EVENT_WIDTH = (
+    len(features.EVENT_SCALARS)
+    + len(features.MAY_BE_MISSING)
+    + challenge.MAX_JET_COUNT
+    + 1
+)
 
 
 def _scale_present_values(values: tf.Tensor, present: tf.Tensor) -> tf.Tensor:
     """Z-scores `values` with the mean and spread of the present ones only.
 
-    A -999.0 is not a measurement, so it must not pull the mean and variance;
-    missing entries come out as 0.0, the mean, and their indicator tells the
-    model they were missing.
+    A missing value is not a measurement, so it must not pull the mean and
+    variance; missing entries come out as 0.0, the mean, and an indicator
+    elsewhere tells the model they were missing.
     """
     present_float = tf.cast(present, tf.float32)
     count = tf.maximum(tft.sum(present_float, reduce_instance_dims=True), 1.0)
@@ -41,23 +43,52 @@ def _scale_present_values(values: tf.Tensor, present: tf.Tensor) -> tf.Tensor:
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """Normalises every feature, with -999.0 read as missing rather than as a number.
+    """Turns raw events into the objects sequence and the event-level features.
 
     Args:
       inputs: raw features as parsed from the ExampleGen's tf.Examples, each of
         shape [batch, 1]; Label and Weight are absent at serving time.
 
     Returns:
-      For each of the 30 features its normalised value and a missing-value
-      indicator, each of shape [batch]; and, when the event is labelled, the
-      label (1.0 for signal) and the event weight.
+      OBJECTS_KEY, [batch, OBJECTS_WIDTH]: per object (tau, lepton, missing
+      energy, two jets) its scaled log pt and eta, its phi relative to the tau,
+      a presence flag and a type one-hot (see features.stack_objects).
+      EVENT_KEY, [batch, EVENT_WIDTH]: the scaled event-level features, the
+      missing-value indicators and the jet count as a one-hot.
+      And, when the event is labelled, the label (1.0 for signal) and weight.
     """
-    outputs = {}
-    for feature in challenge.FEATURES:
-        values = tf.cast(tf.squeeze(inputs[feature], axis=1), tf.float32)
-        present = tf.not_equal(values, challenge.MISSING_VALUE)
-        outputs[value_key(feature)] = _scale_present_values(values, present)
-        outputs[missing_key(feature)] = 1.0 - tf.cast(present, tf.float32)
+    raw = {
+        name: tf.cast(tf.squeeze(inputs[name], axis=1), tf.float32)
+        for name in challenge.FEATURES
+    }
+
+    objects = features.object_kinematics(raw)
+    for kinematics in objects.values():
+        present = kinematics["present"] > 0.0
+        for key in ("log_pt", "eta"):
+            kinematics[key] = _scale_present_values(kinematics[key], present)
+
+    scalars = features.event_scalars(raw)
+    scaled = []
+    for name in features.EVENT_SCALARS:
+        present = (
+            features.is_present(raw[name])
+            if name in challenge.FEATURES
+            else tf.ones_like(scalars[name], dtype=tf.bool)
+        )
+        scaled.append(_scale_present_values(scalars[name], present))
+
+    outputs = {
+        OBJECTS_KEY: features.stack_objects(objects),
+        EVENT_KEY: tf.concat(
+            [
+                tf.stack(scaled, axis=1),
+                features.missing_indicators(raw),
+                features.jet_count_one_hot(raw[challenge.JET_COUNT]),
+            ],
+            axis=1,
+        ),
+    }
 
     # Serving events carry neither; TFT drops these outputs when their inputs
     # are absent, so the served graph needs no label.

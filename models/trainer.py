@@ -23,9 +23,17 @@ MODEL_TYPE_KEY = "model_type"
 EPOCHS_KEY = "epochs"
 BATCH_SIZE_KEY = "batch_size"
 SEED_KEY = "seed"
+# Train with the event weights, each class's scaled to half the total, so the
+# loss sees the physics mix that AMS scores rather than the sample's.
+WEIGHTED_KEY = "weighted"
+# Epochs without a better eval AUC before training stops at its best epoch.
+PATIENCE_KEY = "patience"
+# "local" on a TPU VM (Vertex AI's TPU jobs), where a TPU is then required, or
+# a TPU's name or grpc:// address; absent, this machine is looked at for one.
 TPU_ADDRESS_KEY = "tpu_address"
 
 DEFAULT_BATCH_SIZE = 256  # per replica
+DEFAULT_PATIENCE = 6
 
 # Where the exported model keeps its cut, beside the SavedModel's own files.
 CUT_FILE = os.path.join("assets.extra", "ams_cut.json")
@@ -41,11 +49,13 @@ def make_dataset(
     batch_size: int,
     shuffle_seed: int | None = None,
     repeat: bool = False,
+    class_scales: tuple[float, float] | None = None,
 ) -> tf.data.Dataset:
-    """Reads transformed tf.Examples as (features, label, weight) batches.
+    """Reads transformed tf.Examples as (features, label) batches.
 
     Every batch has exactly `batch_size` events (the remainder is dropped), so
-    shapes are static, as TPUs need.
+    shapes are static, as TPUs need. With class_scales (background, signal),
+    batches are (features, label, weight times its class's scale).
     """
     files = (
         tf.io.gfile.glob(file_pattern)
@@ -66,10 +76,63 @@ def make_dataset(
     def split(serialized):
         parsed = tf.io.parse_example(serialized, feature_spec)
         features = {name: parsed[name] for name in inputs}
-        return features, parsed[preprocessing.LABEL_KEY]
+        label = parsed[preprocessing.LABEL_KEY]
+        if class_scales is None:
+            return features, label
+        scale = tf.where(label > 0.5, class_scales[1], class_scales[0])
+        return features, label, parsed[preprocessing.WEIGHT_KEY] * scale
 
     return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE
+    )
+
+
+def class_scales(labels, weights) -> tuple[float, float]:
+    """(background, signal) factors that bring each class's weights to half the events.
+
+    The challenge's weights differ by orders of magnitude between the classes;
+    balanced, neither class swamps the loss, while within a class each event
+    still counts as much as the physics says.
+    """
+    labels = np.asarray(labels) > 0.5
+    weights = np.asarray(weights, dtype=np.float64)
+    half = len(labels) / 2.0
+    return (
+        float(half / weights[~labels].sum()),
+        float(half / weights[labels].sum()),
+    )
+
+
+def fit(
+    model: keras.Model,
+    train: tf.data.Dataset,
+    validation: tf.data.Dataset,
+    epochs: int,
+    patience: int = DEFAULT_PATIENCE,
+    verbose: int = 2,
+) -> keras.callbacks.History:
+    """Trains for up to `epochs`, keeping the weights of the best eval AUC.
+
+    The learning rate is cut whenever the eval loss stalls, and training stops
+    once the eval AUC has not improved for `patience` epochs.
+    """
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_auc",
+            mode="max",
+            patience=patience,
+            restore_best_weights=True,
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=max(1, patience // 3)
+        ),
+    ]
+    return model.fit(
+        train,
+        epochs=epochs,
+        validation_data=validation,
+        callbacks=callbacks,
+        verbose=verbose,
     )
 
 
@@ -102,17 +165,40 @@ def _serving_signatures(model, tf_transform_output: tft.TFTransformOutput) -> di
     }
 
 
-def _eval_scores(model, files, feature_spec, batch_size):
-    """Scores the whole eval split, with labels and weights, in numpy."""
+def _labels_and_weights(files, feature_spec, batch_size):
+    """The label and weight of every event in `files`, in numpy."""
+    spec = {
+        key: feature_spec[key]
+        for key in (preprocessing.LABEL_KEY, preprocessing.WEIGHT_KEY)
+    }
+    labels, weights = [], []
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
-    scores, labels, weights = [], [], []
     for serialized in dataset:
-        parsed = tf.io.parse_example(serialized, feature_spec)
-        features = {name: parsed[name] for name in network.input_names()}
-        scores.append(model(features, training=False).numpy().reshape(-1))
+        parsed = tf.io.parse_example(serialized, spec)
         labels.append(parsed[preprocessing.LABEL_KEY].numpy())
         weights.append(parsed[preprocessing.WEIGHT_KEY].numpy())
-    return np.concatenate(scores), np.concatenate(labels), np.concatenate(weights)
+    return np.concatenate(labels), np.concatenate(weights)
+
+
+def _eval_scores(model, files, feature_spec, batch_size):
+    """Scores the whole eval split, with labels and weights, in numpy.
+
+    Scores come from `predict`, which runs the model under the strategy it was
+    built in (compiled for the TPU on one), and keeps every event in order.
+    """
+    parsed = (
+        tf.data.TFRecordDataset(files, compression_type="GZIP")
+        .batch(batch_size)
+        .map(lambda serialized: tf.io.parse_example(serialized, feature_spec))
+    )
+    inputs = network.input_names()
+    features = parsed.map(lambda batch: {name: batch[name] for name in inputs})
+    scores = model.predict(features, verbose=0).reshape(-1)
+    labels, weights = [], []
+    for batch in parsed:
+        labels.append(batch[preprocessing.LABEL_KEY].numpy())
+        weights.append(batch[preprocessing.WEIGHT_KEY].numpy())
+    return scores, np.concatenate(labels), np.concatenate(weights)
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -135,12 +221,22 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     model.summary(print_fn=logging.info)
 
     train_steps = fn_args.train_steps
+    scales = None
+    if config.get(WEIGHTED_KEY, False):
+        train_files = [
+            p for pattern in fn_args.train_files for p in tf.io.gfile.glob(pattern)
+        ]
+        train_labels, train_weights = _labels_and_weights(
+            train_files, feature_spec, 4096
+        )
+        scales = class_scales(train_labels, train_weights)
     train = make_dataset(
         fn_args.train_files,
         feature_spec,
         global_batch,
         shuffle_seed=seed,
         repeat=bool(train_steps),
+        class_scales=scales,
     )
     evaluation = make_dataset(fn_args.eval_files, feature_spec, global_batch)
     if train_steps:
@@ -148,7 +244,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         model.fit(train, steps_per_epoch=train_steps, epochs=1, verbose=2)
     else:
         epochs = int(config.get(EPOCHS_KEY, 5))
-        model.fit(train, epochs=epochs, validation_data=evaluation, verbose=2)
+        patience = int(config.get(PATIENCE_KEY, DEFAULT_PATIENCE))
+        fit(model, train, evaluation, epochs, patience)
 
     eval_files = [
         p for pattern in fn_args.eval_files for p in tf.io.gfile.glob(pattern)

@@ -1,23 +1,22 @@
 """Transform's preprocessing_fn, run through tft_beam on a handful of events."""
 
+import math
+
 import numpy as np
 import pytest
-import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+from tensorflow_transform.tf_metadata import dataset_metadata
 
-from models import preprocessing
+from models import features, preprocessing
 from pipeline import challenge
+from tests.conftest import curated_schema
 
 MISSING = challenge.MISSING_VALUE
-
-
-def _raw_feature_spec():
-    spec = {name: tf.io.FixedLenFeature([1], tf.float32) for name in challenge.FEATURES}
-    spec[challenge.JET_COUNT] = tf.io.FixedLenFeature([1], tf.int64)
-    spec[challenge.WEIGHT] = tf.io.FixedLenFeature([1], tf.float32)
-    spec[challenge.LABEL] = tf.io.FixedLenFeature([1], tf.string)
-    return spec
+JET_FEATURES = tuple(
+    name
+    for name in challenge.FEATURES
+    if "jet" in name and name not in (challenge.JET_COUNT, "PRI_jet_all_pt")
+)
 
 
 def _event(mass_mmc, jet_num, tau_pt, label, weight):
@@ -25,7 +24,15 @@ def _event(mass_mmc, jet_num, tau_pt, label, weight):
     event["DER_mass_MMC"] = [mass_mmc]
     event[challenge.JET_COUNT] = [jet_num]
     event["PRI_tau_pt"] = [tau_pt]
+    if jet_num < 2:
+        for name in JET_FEATURES:
+            if "subleading" in name or "jet_jet" in name or "centrality" in name:
+                event[name] = [MISSING]
+    if jet_num == 0:
+        for name in JET_FEATURES:
+            event[name] = [MISSING]
     event[challenge.LABEL] = [label]
+    event[challenge.EVENT_ID] = [100000]
     event[challenge.WEIGHT] = [weight]
     return event
 
@@ -38,9 +45,7 @@ def transformed(tmp_path_factory):
         _event(140.0, 2, 40.0, b"b", 2.5),
         _event(MISSING, 3, 50.0, b"s", 0.003),
     ]
-    metadata = dataset_metadata.DatasetMetadata(
-        schema_utils.schema_from_feature_spec(_raw_feature_spec())
-    )
+    metadata = dataset_metadata.DatasetMetadata(curated_schema())
     with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft"))):
         (result, _), _ = (events, metadata) | tft_beam.AnalyzeAndTransformDataset(
             preprocessing.preprocessing_fn
@@ -52,36 +57,89 @@ def _column(rows, key):
     return np.array([row[key] for row in rows], dtype=np.float64)
 
 
-def test_missing_values_are_flagged_and_left_out_of_the_scaling(transformed):
-    mass = preprocessing.value_key("DER_mass_MMC")
-    missing = preprocessing.missing_key("DER_mass_MMC")
+def _event_feature(rows, name):
+    return _column(rows, preprocessing.EVENT_KEY)[:, features.EVENT_SCALARS.index(name)]
 
-    np.testing.assert_array_equal(_column(transformed, missing), [0, 1, 0, 1])
-    # Present values are 100 and 140: mean 120, standard deviation 20. A -999
-    # counted as a number would have dragged both far away.
+
+def _indicator(rows, name):
+    column = len(features.EVENT_SCALARS) + features.MAY_BE_MISSING.index(name)
+    return _column(rows, preprocessing.EVENT_KEY)[:, column]
+
+
+def _object(rows, name, key):
+    slots = _column(rows, preprocessing.OBJECTS_KEY).reshape(
+        len(rows), len(features.OBJECTS), features.OBJECT_WIDTH
+    )
+    return slots[:, features.OBJECTS.index(name), features.KINEMATICS.index(key)]
+
+
+def test_outputs_have_the_widths_the_model_reads(transformed):
+    assert set(transformed[0]) == {
+        preprocessing.OBJECTS_KEY,
+        preprocessing.EVENT_KEY,
+        preprocessing.LABEL_KEY,
+        preprocessing.WEIGHT_KEY,
+    }
+    assert _column(transformed, preprocessing.OBJECTS_KEY).shape == (
+        4,
+        preprocessing.OBJECTS_WIDTH,
+    )
+    assert _column(transformed, preprocessing.EVENT_KEY).shape == (
+        4,
+        preprocessing.EVENT_WIDTH,
+    )
+
+
+def test_missing_mass_is_flagged_and_left_out_of_the_scaling(transformed):
+    np.testing.assert_array_equal(_indicator(transformed, "DER_mass_MMC"), [0, 1, 0, 1])
+    # Present values log to log(101) and log(141): z-scored, -1 and +1. A -999
+    # counted as a number would have dragged the mean and spread far away.
     np.testing.assert_allclose(
-        _column(transformed, mass), [-1.0, 0.0, 1.0, 0.0], atol=1e-6
+        _event_feature(transformed, "DER_mass_MMC"), [-1.0, 0.0, 1.0, 0.0], atol=1e-5
     )
 
 
-def test_complete_features_are_z_scored(transformed):
-    tau_pt = _column(transformed, preprocessing.value_key("PRI_tau_pt"))
-    raw = np.array([20.0, 30.0, 40.0, 50.0])
-    np.testing.assert_allclose(tau_pt, (raw - raw.mean()) / raw.std(), atol=1e-6)
+def test_tau_log_pt_is_z_scored(transformed):
+    logged = np.log1p([20.0, 30.0, 40.0, 50.0])
+    np.testing.assert_allclose(
+        _object(transformed, "tau", "log_pt"),
+        (logged - logged.mean()) / logged.std(),
+        atol=1e-5,
+    )
+
+
+def test_missing_jets_are_zero_with_their_presence_flags(transformed):
     np.testing.assert_array_equal(
-        _column(transformed, preprocessing.missing_key("PRI_tau_pt")), [0, 0, 0, 0]
+        _object(transformed, "leading_jet", "present"), [0, 1, 1, 1]
+    )
+    np.testing.assert_array_equal(
+        _object(transformed, "subleading_jet", "present"), [0, 0, 1, 1]
+    )
+    for key in features.KINEMATICS:
+        assert _object(transformed, "subleading_jet", key)[0] == 0.0
+    np.testing.assert_array_equal(
+        _indicator(transformed, "DER_mass_jet_jet"), [1, 1, 0, 0]
     )
 
 
-def test_jet_count_is_scaled_like_the_others(transformed):
-    jets = _column(transformed, preprocessing.value_key(challenge.JET_COUNT))
-    raw = np.array([0.0, 1.0, 2.0, 3.0])
-    np.testing.assert_allclose(jets, (raw - raw.mean()) / raw.std(), atol=1e-6)
+def test_jet_count_is_one_hot(transformed):
+    one_hot = _column(transformed, preprocessing.EVENT_KEY)[:, -4:]
+    np.testing.assert_array_equal(one_hot, np.eye(4))
 
 
 def test_constant_feature_does_not_divide_by_zero(transformed):
-    constant = _column(transformed, preprocessing.value_key("PRI_met"))
-    np.testing.assert_array_equal(constant, [0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(
+        _event_feature(transformed, "DER_pt_h"), [0.0, 0.0, 0.0, 0.0]
+    )
+
+
+def test_phis_are_relative_to_the_tau(transformed):
+    # Every phi is 1.0 in these events: every object sits on the tau's azimuth.
+    np.testing.assert_allclose(_object(transformed, "met", "cos_phi"), 1.0)
+    np.testing.assert_allclose(
+        _object(transformed, "lepton", "sin_phi"), 0.0, atol=1e-6
+    )
+    assert math.isfinite(_column(transformed, preprocessing.OBJECTS_KEY).sum())
 
 
 def test_label_is_one_for_signal_and_weight_passes_through(transformed):
@@ -93,15 +151,3 @@ def test_label_is_one_for_signal_and_weight_passes_through(transformed):
         [0.002, 1.5, 2.5, 0.003],
         rtol=1e-6,
     )
-
-
-def test_every_model_input_is_produced(transformed):
-    expected = {
-        key
-        for feature in challenge.FEATURES
-        for key in (
-            preprocessing.value_key(feature),
-            preprocessing.missing_key(feature),
-        )
-    } | {preprocessing.LABEL_KEY, preprocessing.WEIGHT_KEY}
-    assert set(transformed[0]) == expected

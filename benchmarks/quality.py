@@ -1,0 +1,347 @@
+"""K-fold comparison on real events: the classic recipe, XGBoost, our LSTM and GRU.
+
+    .venv/bin/python -m benchmarks.quality [--data CSV] [--folds 5] [--epochs 60]
+
+Prints one table of AUC and AMS (mean and spread over the folds) and writes the
+figures to a JSON file.
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+import tf_keras as keras
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.preprocessing import normalize
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+from models import network, preprocessing, trainer
+from pipeline import challenge, scoring
+
+DEFAULT_DATA = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "..",
+    "shared",
+    "data",
+    "atlas-higgs-sample.csv",
+)
+DEFAULT_OUTPUT = os.path.join("benchmarks", "results", "quality.json")
+APPROACHES = ("classic", "xgboost", "lstm", "gru")
+# Share of each training fold held out for early stopping and choosing the cut.
+VALIDATION_FRACTION = 0.2
+
+
+def load_events(path: str) -> pd.DataFrame:
+    """The labelled events, with the challenge's own weight as Weight."""
+    frame = pd.read_csv(path)
+    if challenge.KAGGLE_WEIGHT in frame:
+        frame[challenge.WEIGHT] = frame[challenge.KAGGLE_WEIGHT]
+    return frame[list(challenge.TRAINING_COLUMNS)]
+
+
+def _labels(frame: pd.DataFrame) -> np.ndarray:
+    return (frame[challenge.LABEL] == challenge.SIGNAL_LABEL).to_numpy(np.int64)
+
+
+def _raw_feature_spec() -> dict:
+    spec = {name: tf.io.FixedLenFeature([1], tf.float32) for name in challenge.FEATURES}
+    spec[challenge.JET_COUNT] = tf.io.FixedLenFeature([1], tf.int64)
+    spec[challenge.WEIGHT] = tf.io.FixedLenFeature([1], tf.float32)
+    spec[challenge.LABEL] = tf.io.FixedLenFeature([1], tf.string)
+    return spec
+
+
+def _raw_tensors(frame: pd.DataFrame) -> dict[str, tf.Tensor]:
+    """A frame of events as the [events, 1] tensors parsing tf.Examples gives."""
+    tensors = {}
+    for name, spec in _raw_feature_spec().items():
+        column = frame[name].to_numpy()
+        if spec.dtype == tf.string:
+            column = column.astype(bytes)
+        tensors[name] = tf.constant(column.reshape(-1, 1), dtype=spec.dtype)
+    return tensors
+
+
+def fit_transform(train: pd.DataFrame, others: list[pd.DataFrame], temp_dir: str):
+    """Analyses the training events with the pipeline's preprocessing_fn.
+
+    Then transforms every frame through the resulting Transform graph, the one
+    the served model carries, and returns the model's inputs, labels and
+    weights for each.
+    """
+    metadata = dataset_metadata.DatasetMetadata(
+        schema_utils.schema_from_feature_spec(_raw_feature_spec())
+    )
+    instances = [
+        {
+            name: np.array(
+                [row[name]],
+                dtype=object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype,
+            )
+            for name, spec in _raw_feature_spec().items()
+        }
+        for row in train.assign(
+            **{challenge.LABEL: train[challenge.LABEL].astype(bytes)}
+        ).to_dict("records")
+    ]
+    output_dir = os.path.join(temp_dir, "transform_output")
+    with tft_beam.Context(temp_dir=os.path.join(temp_dir, "tft")):
+        transform_fn = (instances, metadata) | tft_beam.AnalyzeDataset(
+            preprocessing.preprocessing_fn
+        )
+        _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
+    transform_output = tft.TFTransformOutput(output_dir)
+
+    transformed = []
+    for frame in [train, *others]:
+        outputs = transform_output.transform_raw_features(_raw_tensors(frame))
+        transformed.append(
+            (
+                {name: outputs[name].numpy() for name in network.input_names()},
+                outputs[preprocessing.LABEL_KEY].numpy(),
+                outputs[preprocessing.WEIGHT_KEY].numpy(),
+            )
+        )
+    return transformed
+
+
+def _dataset(inputs, labels, weights=None, batch_size=128, seed=None):
+    parts = (inputs, labels) if weights is None else (inputs, labels, weights)
+    dataset = tf.data.Dataset.from_tensor_slices(parts)
+    if seed is not None:
+        dataset = dataset.shuffle(len(labels), seed=seed)
+    return dataset.batch(batch_size)
+
+
+def run_network(model_type, train, validation, test, args, seed):
+    """Trains the project's network as run_fn does; scores validation and test."""
+    keras.utils.set_random_seed(seed)
+    model = network.build_model(model_type)
+    inputs, labels, weights = train
+    scaled = None
+    if args.weighted:
+        scales = trainer.class_scales(labels, weights)
+        scaled = weights * np.where(labels > 0.5, scales[1], scales[0])
+    trainer.fit(
+        model,
+        _dataset(inputs, labels, scaled, args.batch_size, seed),
+        _dataset(validation[0], validation[1], batch_size=1024),
+        args.epochs,
+        args.patience,
+        verbose=0,
+    )
+    return [
+        model.predict(part[0], batch_size=1024, verbose=0).reshape(-1)
+        for part in (validation, test)
+    ]
+
+
+def _raw_matrix(frame: pd.DataFrame) -> np.ndarray:
+    return frame[list(challenge.FEATURES)].to_numpy(np.float32)
+
+
+def run_xgboost(train: pd.DataFrame, test: pd.DataFrame, seed: int):
+    """XGBoost on the raw features; the cut is the best AMS of out-of-fold scores."""
+    from xgboost import XGBClassifier
+
+    def model():
+        return XGBClassifier(
+            n_estimators=300,
+            max_depth=4,
+            learning_rate=0.05,
+            subsample=0.8,
+            colsample_bytree=0.8,
+            missing=challenge.MISSING_VALUE,
+            random_state=seed,
+            n_jobs=2,
+        )
+
+    features, labels = _raw_matrix(train), _labels(train)
+    weights = train[challenge.WEIGHT].to_numpy()
+    out_of_fold = np.zeros(len(labels))
+    inner = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    for fit_index, score_index in inner.split(features, labels):
+        booster = model().fit(features[fit_index], labels[fit_index])
+        out_of_fold[score_index] = booster.predict_proba(features[score_index])[:, 1]
+    cut, _ = scoring.best_cut(out_of_fold, labels, weights)
+    booster = model().fit(features, labels)
+    return booster.predict_proba(_raw_matrix(test))[:, 1], cut
+
+
+def run_classic(train: pd.DataFrame, test: pd.DataFrame, args, seed: int):
+    """The classic notebook recipe, reproduced: normalised rows, MSLE, cut 0.5."""
+    keras.utils.set_random_seed(seed)
+
+    def rows(frame):
+        # Each event's 30 values, -999.0 included, scaled to unit L2 norm.
+        return normalize(_raw_matrix(frame)).reshape(-1, len(challenge.FEATURES), 1)
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(len(challenge.FEATURES), 1)),
+            keras.layers.LSTM(60, return_sequences=True, recurrent_dropout=0.1),
+            keras.layers.LSTM(60, recurrent_dropout=0.1),
+            keras.layers.Dense(128),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(1),
+            keras.layers.LeakyReLU(),
+        ]
+    )
+    model.compile(optimizer="adam", loss=keras.losses.MeanSquaredLogarithmicError())
+    model.fit(
+        rows(train),
+        _labels(train).astype(np.float32),
+        batch_size=args.batch_size,
+        epochs=args.classic_epochs,
+        verbose=0,
+    )
+    return model.predict(rows(test), batch_size=1024, verbose=0).reshape(-1), 0.5
+
+
+def _figures(scores, test: pd.DataFrame, cut: float) -> dict:
+    labels, weights = _labels(test), test[challenge.WEIGHT].to_numpy()
+    return {
+        "auc": float(roc_auc_score(labels, scores)),
+        "ams": float(scoring.ams_at_cut(scores, labels, weights, cut)),
+        "cut": float(cut),
+    }
+
+
+def run_fold(train, test, args, seed, temp_dir) -> dict:
+    """Every approach trained on `train` and scored on `test`."""
+    results = {}
+    if "classic" in args.approaches:
+        scores, cut = run_classic(train, test, args, seed)
+        results["classic"] = _figures(scores, test, cut)
+    if "xgboost" in args.approaches:
+        scores, cut = run_xgboost(train, test, seed)
+        results["xgboost"] = _figures(scores, test, cut)
+
+    fit_part, validation_part = train_test_split(
+        train,
+        test_size=VALIDATION_FRACTION,
+        stratify=_labels(train),
+        random_state=seed,
+    )
+    fitted, validation, scored = fit_transform(
+        fit_part, [validation_part, test], temp_dir
+    )
+    for model_type in network.MODEL_TYPES:
+        if model_type not in args.approaches:
+            continue
+        validation_scores, test_scores = run_network(
+            model_type, fitted, validation, scored, args, seed
+        )
+        cut, _ = scoring.best_cut(validation_scores, validation[1], validation[2])
+        results[model_type] = _figures(test_scores, test, cut)
+    return results
+
+
+def summarise(folds: list[dict]) -> dict:
+    """Mean and standard deviation over the folds of each approach's AUC and AMS."""
+    summary = {}
+    for approach in folds[0]:
+        summary[approach] = {}
+        for figure in ("auc", "ams"):
+            values = np.array([fold[approach][figure] for fold in folds])
+            summary[approach][figure] = {
+                "mean": float(values.mean()),
+                "std": float(values.std()),
+            }
+    return summary
+
+
+def table(summary: dict) -> str:
+    """The summary as a Markdown table."""
+    lines = ["| approach | AUC | AMS |", "|---|---|---|"]
+    for approach, figures in summary.items():
+        cells = [
+            f"{figures[f]['mean']:.3f} ± {figures[f]['std']:.3f}"
+            for f in ("auc", "ams")
+        ]
+        lines.append(f"| {approach} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--output", default=DEFAULT_OUTPUT)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=trainer.DEFAULT_PATIENCE)
+    parser.add_argument("--classic-epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--weighted", action=argparse.BooleanOptionalAction, default=False
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--approaches", nargs="+", default=list(APPROACHES), choices=APPROACHES
+    )
+    args = parser.parse_args(argv)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    tf.get_logger().setLevel(logging.ERROR)
+
+    start = time.monotonic()
+    events = load_events(args.data)
+    splitter = StratifiedKFold(
+        n_splits=args.folds, shuffle=True, random_state=args.seed
+    )
+    folds = []
+    with tempfile.TemporaryDirectory() as temp_dir:
+        for index, (train_index, test_index) in enumerate(
+            splitter.split(events, _labels(events))
+        ):
+            fold = run_fold(
+                events.iloc[train_index],
+                events.iloc[test_index],
+                args,
+                args.seed,
+                os.path.join(temp_dir, f"fold_{index}"),
+            )
+            folds.append(fold)
+            print(
+                f"fold {index}: "
+                + ", ".join(
+                    f"{name} AUC {f['auc']:.3f} AMS {f['ams']:.3f}"
+                    for name, f in fold.items()
+                ),
+                flush=True,
+            )
+
+    summary = summarise(folds)
+    seconds = time.monotonic() - start
+    print(table(summary))
+    print(f"{len(events)} events, {args.folds} folds, {seconds:.0f} s")
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as handle:
+        json.dump(
+            {
+                "command": "python -m benchmarks.quality "
+                + " ".join(argv if argv is not None else sys.argv[1:]),
+                "settings": {
+                    key: value for key, value in vars(args).items() if key != "data"
+                },
+                "events": len(events),
+                "seconds": round(seconds),
+                "summary": summary,
+                "folds": folds,
+            },
+            handle,
+            indent=2,
+        )
+
+
+if __name__ == "__main__":
+    main()
