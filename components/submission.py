@@ -20,7 +20,7 @@ SUBMISSION_FILE = "submission.csv"
 class Submission(tfx.dsl.Artifact):
     """A challenge submission file: EventId,RankOrder,Class."""
 
-    TYPE_NAME = "HiggsSubmission"
+    TYPE_NAME = "higgs_tfx.Submission"
 
 
 class NoBlessedModel(RuntimeError):

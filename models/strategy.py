@@ -42,8 +42,10 @@ def choose_strategy(
     """Returns the distribution strategy the model is built and trained under.
 
     `TPUStrategy` when a TPU is reachable, `MirroredStrategy` over the GPUs
-    when there are more than one, the default (single-device) strategy
-    otherwise.
+    when there are more than one, `MirroredStrategy` over the logical CPUs
+    when there is no GPU and the process has split its CPU into several
+    (`tf.config.set_logical_device_configuration`, before TensorFlow starts),
+    the default (single-device) strategy otherwise.
 
     Args:
       tpu_address: the TPU's name or gRPC address, or "local" on a TPU VM;
@@ -63,6 +65,14 @@ def choose_strategy(
     if len(gpus) > 1:
         strategy = tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
         logging.info("Training on %d GPUs with MirroredStrategy", len(gpus))
+        return strategy
+
+    cpus = tf.config.list_logical_devices("CPU")
+    if not gpus and len(cpus) > 1:
+        # A CPU is one logical device unless split on purpose, so this is the
+        # multi-replica path run without an accelerator (as the tests do).
+        strategy = tf.distribute.MirroredStrategy([cpu.name for cpu in cpus])
+        logging.info("Training on %d logical CPUs with MirroredStrategy", len(cpus))
         return strategy
 
     logging.info("Training on %s", gpus[0].name if gpus else "the CPU")

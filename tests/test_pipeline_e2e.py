@@ -13,7 +13,7 @@ from ml_metadata.metadata_store import metadata_store
 from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomaliesFound
-from components.submission import SUBMISSION_FILE
+from components.submission import SUBMISSION_FILE, Submission
 from pipeline import challenge, generate_data, scoring
 from pipeline.pipeline import SCHEMA_DIR, PipelineSettings, create_pipeline
 
@@ -137,7 +137,7 @@ def test_losing_candidate_is_not_blessed_nor_pushed(two_runs):
 
 def test_submission_after_a_rejection_comes_from_the_earlier_model(two_runs):
     root, first, store = two_runs
-    submissions = _artifacts(store, "HiggsSubmission")
+    submissions = _artifacts(store, Submission.TYPE_NAME)
     assert len(submissions) == 2
     first_model_uri = first["models"][0].uri
     assert [s.custom_properties["model_uri"].string_value for s in submissions] == [
