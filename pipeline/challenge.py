@@ -51,6 +51,19 @@ JET_COUNT = "PRI_jet_num"
 MAX_JET_COUNT = 3
 FLOAT_FEATURES = tuple(name for name in FEATURES if name != JET_COUNT)
 
+# Features the challenge leaves undefined (-999.0) without a leading jet, and
+# those undefined with fewer than two jets.
+NEEDS_ONE_JET = ("PRI_jet_leading_pt", "PRI_jet_leading_eta", "PRI_jet_leading_phi")
+NEEDS_TWO_JETS = (
+    "PRI_jet_subleading_pt",
+    "PRI_jet_subleading_eta",
+    "PRI_jet_subleading_phi",
+    "DER_deltaeta_jet_jet",
+    "DER_mass_jet_jet",
+    "DER_prodeta_jet_jet",
+    "DER_lep_eta_centrality",
+)
+
 # Columns of Kaggle's files.
 TRAINING_COLUMNS = (EVENT_ID, *FEATURES, WEIGHT, LABEL)
 TEST_COLUMNS = (EVENT_ID, *FEATURES)

@@ -702,21 +702,9 @@ def _missing_mass(
 
 def _mark_undefined(features: dict[str, np.ndarray], jet_num: np.ndarray) -> None:
     """Writes -999.0 wherever the challenge has it for lack of jets."""
-    for name in (
-        "PRI_jet_leading_pt",
-        "PRI_jet_leading_eta",
-        "PRI_jet_leading_phi",
-    ):
+    for name in challenge.NEEDS_ONE_JET:
         features[name] = np.where(jet_num >= 1, features[name], challenge.MISSING_VALUE)
-    for name in (
-        "PRI_jet_subleading_pt",
-        "PRI_jet_subleading_eta",
-        "PRI_jet_subleading_phi",
-        "DER_deltaeta_jet_jet",
-        "DER_mass_jet_jet",
-        "DER_prodeta_jet_jet",
-        "DER_lep_eta_centrality",
-    ):
+    for name in challenge.NEEDS_TWO_JETS:
         features[name] = np.where(jet_num >= 2, features[name], challenge.MISSING_VALUE)
 
 
