@@ -43,6 +43,15 @@ TRANSFORM_SIGNATURE = "transform_features"
 PREDICTION_KEY = "probability"
 
 
+def matching_files(file_pattern: list[str] | str) -> list[str]:
+    """The files matching one pattern or several, sorted; raises if there are none."""
+    patterns = [file_pattern] if isinstance(file_pattern, str) else file_pattern
+    files = sorted(path for pattern in patterns for path in tf.io.gfile.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no transformed examples match {file_pattern}")
+    return files
+
+
 def make_dataset(
     file_pattern: list[str] | str,
     feature_spec: dict[str, tf.io.FixedLenFeature],
@@ -57,14 +66,8 @@ def make_dataset(
     shapes are static, as TPUs need. With class_scales (background, signal),
     batches are (features, label, weight times its class's scale).
     """
-    files = (
-        tf.io.gfile.glob(file_pattern)
-        if isinstance(file_pattern, str)
-        else [path for pattern in file_pattern for path in tf.io.gfile.glob(pattern)]
-    )
-    if not files:
-        raise FileNotFoundError(f"no transformed examples match {file_pattern}")
-    dataset = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP")
+    files = matching_files(file_pattern)
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
     if shuffle_seed is not None:
         dataset = dataset.shuffle(20 * batch_size, seed=shuffle_seed)
     if repeat:
@@ -194,11 +197,8 @@ def _eval_scores(model, files, feature_spec, batch_size):
     inputs = network.input_names()
     features = parsed.map(lambda batch: {name: batch[name] for name in inputs})
     scores = model.predict(features, verbose=0).reshape(-1)
-    labels, weights = [], []
-    for batch in parsed:
-        labels.append(batch[preprocessing.LABEL_KEY].numpy())
-        weights.append(batch[preprocessing.WEIGHT_KEY].numpy())
-    return scores, np.concatenate(labels), np.concatenate(weights)
+    labels, weights = _labels_and_weights(files, feature_spec, batch_size)
+    return scores, labels, weights
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -223,11 +223,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     train_steps = fn_args.train_steps
     scales = None
     if config.get(WEIGHTED_KEY, False):
-        train_files = [
-            p for pattern in fn_args.train_files for p in tf.io.gfile.glob(pattern)
-        ]
         train_labels, train_weights = _labels_and_weights(
-            train_files, feature_spec, 4096
+            matching_files(fn_args.train_files), feature_spec, 4096
         )
         scales = class_scales(train_labels, train_weights)
     train = make_dataset(
@@ -247,10 +244,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         patience = int(config.get(PATIENCE_KEY, DEFAULT_PATIENCE))
         fit(model, train, evaluation, epochs, patience)
 
-    eval_files = [
-        p for pattern in fn_args.eval_files for p in tf.io.gfile.glob(pattern)
-    ]
-    scores, labels, weights = _eval_scores(model, eval_files, feature_spec, 4096)
+    scores, labels, weights = _eval_scores(
+        model, matching_files(fn_args.eval_files), feature_spec, 4096
+    )
     cut, best_ams = scoring.best_cut(scores, labels, weights)
     logging.info(
         "%s trained: AMS %.3f on %d eval events at score cut %.4f",

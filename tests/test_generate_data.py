@@ -13,16 +13,6 @@ N_TRAINING = 4000
 N_TEST = 2000
 SEED = 7
 
-LEADING_JET = ("PRI_jet_leading_pt", "PRI_jet_leading_eta", "PRI_jet_leading_phi")
-NEEDS_TWO_JETS = (
-    "PRI_jet_subleading_pt",
-    "PRI_jet_subleading_eta",
-    "PRI_jet_subleading_phi",
-    "DER_deltaeta_jet_jet",
-    "DER_mass_jet_jet",
-    "DER_prodeta_jet_jet",
-    "DER_lep_eta_centrality",
-)
 # Derived values are rounded to 3 decimals from exact rounded primitives.
 ROUNDING = 5e-4 + 1e-9
 
@@ -157,9 +147,9 @@ def test_missing_values_follow_the_jet_count(which, request):
     assert set(jet_num) == {0, 1, 2, 3}
     for name in challenge.FEATURES:
         missing = (events[name] == challenge.MISSING_VALUE).to_numpy()
-        if name in LEADING_JET:
+        if name in challenge.NEEDS_ONE_JET:
             np.testing.assert_array_equal(missing, jet_num == 0, err_msg=name)
-        elif name in NEEDS_TWO_JETS:
+        elif name in challenge.NEEDS_TWO_JETS:
             np.testing.assert_array_equal(missing, jet_num <= 1, err_msg=name)
         elif name != "DER_mass_MMC":
             assert not missing.any(), name

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import features, network, preprocessing, strategy
+from models import features, network, preprocessing
 
 BATCH = 64
 
@@ -66,19 +66,3 @@ def test_same_seed_same_model():
         weights.append(model.get_weights())
     for first, second in zip(*weights, strict=True):
         np.testing.assert_array_equal(first, second)
-
-
-def test_strategy_on_this_machine_is_the_default_one():
-    chosen = strategy.choose_strategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        assert isinstance(chosen, tf.distribute.MirroredStrategy)
-    else:
-        assert chosen is tf.distribute.get_strategy()
-        assert chosen.num_replicas_in_sync == 1
-
-
-def test_no_tpu_named_or_attached_means_no_resolver(monkeypatch):
-    monkeypatch.delenv("TPU_NAME", raising=False)
-    monkeypatch.setattr(strategy.glob, "glob", lambda pattern: [])
-    assert strategy.find_tpu(None) is None

@@ -1,4 +1,4 @@
-"""The strategy chooser with a TPU resolver that finds a TPU, and one that finds none.
+"""The strategy chooser: on this machine, and with a TPU resolver that finds one or not.
 
 No TPU is here, so where one is found the TF calls that would talk to it are
 replaced by recording fakes; nothing may build a resolver without an address,
@@ -15,6 +15,16 @@ import tensorflow as tf
 from models import strategy
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _assert_this_machines_strategy(chosen):
+    """Without a TPU: several GPUs are mirrored over, else the default strategy."""
+    assert not isinstance(chosen, tf.distribute.TPUStrategy)
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        assert isinstance(chosen, tf.distribute.MirroredStrategy)
+    else:
+        assert chosen is tf.distribute.get_strategy()
+        assert chosen.num_replicas_in_sync == 1
 
 
 class _FakeResolver:
@@ -84,12 +94,7 @@ def test_no_tpu_found_falls_back_to_this_machine():
     chosen = strategy.choose_strategy(None, tpu_finder=finder)
 
     assert asked == [None]
-    assert not isinstance(chosen, tf.distribute.TPUStrategy)
-    if len(tf.config.list_logical_devices("GPU")) > 1:
-        assert isinstance(chosen, tf.distribute.MirroredStrategy)
-    else:
-        assert chosen is tf.distribute.get_strategy()
-        assert chosen.num_replicas_in_sync == 1
+    _assert_this_machines_strategy(chosen)
 
 
 def test_tpu_vm_devices_mean_local(monkeypatch):
@@ -152,3 +157,13 @@ def test_asking_for_the_local_tpu_without_one_is_an_error():
     )
     assert child.returncode == 0, child.stderr[-3000:]
     assert "no TPU: TPUs not found" in child.stdout
+
+
+def test_strategy_on_this_machine_is_the_default_one():
+    _assert_this_machines_strategy(strategy.choose_strategy())
+
+
+def test_no_tpu_named_or_attached_means_no_resolver(monkeypatch):
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    monkeypatch.setattr(strategy.glob, "glob", lambda pattern: [])
+    assert strategy.find_tpu(None) is None
