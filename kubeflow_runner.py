@@ -10,7 +10,7 @@ import sys
 from absl import logging
 from tfx import v1 as tfx
 
-from models import trainer
+from models import network, trainer
 from pipeline.pipeline import PipelineSettings, create_pipeline
 
 # Where the images keep the project (WORKDIR of Dockerfile and Dockerfile.tpu):
@@ -57,6 +57,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--test-data", required=True, help="test.csv or .zip, on GCS")
     parser.add_argument("--model", choices=("lstm", "gru"), default="lstm")
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=network.DEFAULT_MEMBERS,
+        help="how many independently trained networks the model averages",
+    )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -163,6 +169,7 @@ def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
         submission_path=f"{root}/{SUBMISSION_FILE}",
         pipeline_name=args.pipeline_name,
         model_type=args.model,
+        members=args.members,
         epochs=args.epochs,
         seed=args.seed,
         schema_dir=args.schema_dir,

@@ -11,6 +11,7 @@ import sys
 from absl import logging
 from tfx import v1 as tfx
 
+from models import network
 from pipeline import generate_data
 from pipeline.pipeline import PipelineSettings, create_pipeline
 
@@ -31,6 +32,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
     parser.add_argument("--model", choices=("lstm", "gru"), default="lstm")
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=network.DEFAULT_MEMBERS,
+        help="how many independently trained networks the model averages",
+    )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -85,6 +92,7 @@ def main(argv: list[str]) -> int:
         serving_model_dir=os.path.join(output_dir, "serving_model"),
         submission_path=os.path.join(output_dir, "submission.csv"),
         model_type=args.model,
+        members=args.members,
         epochs=args.epochs,
         seed=args.seed,
         beam_pipeline_args=[

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
@@ -23,10 +24,14 @@ import tf_keras as keras
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import normalize
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+from tfx.utils import io_utils
 
+from components import event_files
 from models import network, preprocessing, trainer
 from pipeline import challenge, scoring
+from pipeline.pipeline import SCHEMA_DIR
 
 DEFAULT_DATA = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -42,23 +47,37 @@ VALIDATION_FRACTION = 0.2
 
 
 def load_events(path: str) -> pd.DataFrame:
-    """The labelled events, with the challenge's own weight as Weight."""
-    frame = pd.read_csv(path)
-    if challenge.KAGGLE_WEIGHT in frame:
-        frame[challenge.WEIGHT] = frame[challenge.KAGGLE_WEIGHT]
-    return frame[list(challenge.TRAINING_COLUMNS)]
+    """The labelled events of a challenge file, read as the pipeline ingests them.
+
+    The pipeline's own reader checks every value and, for the CERN Open Data
+    file, keeps only Kaggle's training events and their KaggleWeight.
+    """
+    table = pa.Table.from_batches(list(event_files.read_record_batches(path, True)))
+    frame = pd.DataFrame(
+        {
+            name: table.column(name).combine_chunks().flatten().to_numpy(
+                zero_copy_only=False
+            )
+            for name in table.column_names
+        }
+    )
+    frame[challenge.LABEL] = frame[challenge.LABEL].map(bytes.decode)
+    return frame
 
 
 def _labels(frame: pd.DataFrame) -> np.ndarray:
     return (frame[challenge.LABEL] == challenge.SIGNAL_LABEL).to_numpy(np.int64)
 
 
+def _raw_schema() -> schema_pb2.Schema:
+    """The curated schema that the pipeline validates and transforms events with."""
+    return io_utils.parse_pbtxt_file(
+        os.path.join(SCHEMA_DIR, "schema.pbtxt"), schema_pb2.Schema()
+    )
+
+
 def _raw_feature_spec() -> dict:
-    spec = {name: tf.io.FixedLenFeature([1], tf.float32) for name in challenge.FEATURES}
-    spec[challenge.JET_COUNT] = tf.io.FixedLenFeature([1], tf.int64)
-    spec[challenge.WEIGHT] = tf.io.FixedLenFeature([1], tf.float32)
-    spec[challenge.LABEL] = tf.io.FixedLenFeature([1], tf.string)
-    return spec
+    return schema_utils.schema_as_feature_spec(_raw_schema()).feature_spec
 
 
 def _raw_tensors(frame: pd.DataFrame) -> dict[str, tf.Tensor]:
@@ -79,9 +98,7 @@ def fit_transform(train: pd.DataFrame, others: list[pd.DataFrame], temp_dir: str
     the served model carries, and returns the model's inputs, labels and
     weights for each.
     """
-    metadata = dataset_metadata.DatasetMetadata(
-        schema_utils.schema_from_feature_spec(_raw_feature_spec())
-    )
+    metadata = dataset_metadata.DatasetMetadata(_raw_schema())
     instances = [
         {
             name: np.array(
@@ -126,7 +143,7 @@ def _dataset(inputs, labels, weights=None, batch_size=128, seed=None):
 def run_network(model_type, train, validation, test, args, seed):
     """Trains the project's network as run_fn does; scores validation and test."""
     keras.utils.set_random_seed(seed)
-    model = network.build_model(model_type)
+    model = network.build_model(model_type, args.members)
     inputs, labels, weights = train
     scaled = None
     if args.weighted:
@@ -280,6 +297,7 @@ def main(argv=None) -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--patience", type=int, default=trainer.DEFAULT_PATIENCE)
+    parser.add_argument("--members", type=int, default=network.DEFAULT_MEMBERS)
     parser.add_argument("--classic-epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument(

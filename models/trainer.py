@@ -26,14 +26,20 @@ SEED_KEY = "seed"
 # Train with the event weights, each class's scaled to half the total, so the
 # loss sees the physics mix that AMS scores rather than the sample's.
 WEIGHTED_KEY = "weighted"
-# Epochs without a better eval AUC before training stops at its best epoch.
+# How many members the model averages (network.DEFAULT_MEMBERS if absent).
+MEMBERS_KEY = "members"
+# Epochs without a lower eval loss before training stops.
 PATIENCE_KEY = "patience"
 # "local" on a TPU VM (Vertex AI's TPU jobs), where a TPU is then required, or
 # a TPU's name or grpc:// address; absent, this machine is looked at for one.
 TPU_ADDRESS_KEY = "tpu_address"
 
 DEFAULT_BATCH_SIZE = 256  # per replica
-DEFAULT_PATIENCE = 6
+DEFAULT_PATIENCE = 10
+# Epochs without a lower eval loss before the learning rate is halved, and
+# the floor it is halved to.
+LEARNING_RATE_PATIENCE = 2
+MIN_LEARNING_RATE = 1e-5
 
 # Where the exported model keeps its cut, beside the SavedModel's own files.
 CUT_FILE = os.path.join("assets.extra", "ams_cut.json")
@@ -114,21 +120,22 @@ def fit(
     patience: int = DEFAULT_PATIENCE,
     verbose: int = 2,
 ) -> keras.callbacks.History:
-    """Trains for up to `epochs`, keeping the weights of the best eval AUC.
+    """Trains for up to `epochs`, annealing the learning rate on the eval loss.
 
-    The learning rate is cut whenever the eval loss stalls, and training stops
-    once the eval AUC has not improved for `patience` epochs.
+    The learning rate is halved whenever the eval loss stalls for two epochs,
+    down to MIN_LEARNING_RATE, and training stops once the eval loss has not
+    improved for `patience` epochs. The model keeps its final weights: by then
+    the rate has been cut several times and the weights have settled, whereas
+    the single best epoch on a few thousand eval events is largely chance.
     """
     callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_auc",
-            mode="max",
-            patience=patience,
-            restore_best_weights=True,
-        ),
         keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.5, patience=max(1, patience // 3)
+            monitor="val_loss",
+            factor=0.5,
+            patience=LEARNING_RATE_PATIENCE,
+            min_lr=MIN_LEARNING_RATE,
         ),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
     ]
     return model.fit(
         train,
@@ -217,8 +224,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         strategy.num_replicas_in_sync
     )
     with strategy.scope():
-        model = network.build_model(model_type)
-    model.summary(print_fn=logging.info)
+        model = network.build_model(
+            model_type, int(config.get(MEMBERS_KEY, network.DEFAULT_MEMBERS))
+        )
+    model.summary(print_fn=logging.info, expand_nested=True)
 
     train_steps = fn_args.train_steps
     scales = None

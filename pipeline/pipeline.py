@@ -22,7 +22,7 @@ from tfx.types import standard_artifacts
 from components.anomaly_gate import AnomalyGate
 from components.challenge_example_gen import challenge_example_gen
 from components.submission import SubmissionWriter
-from models import preprocessing, trainer
+from models import network, preprocessing, trainer
 
 # Where TFX finds the project's functions: module paths of the installed
 # package, so no module file has to be packaged at run time.
@@ -44,6 +44,8 @@ class PipelineSettings:
     submission_path: str
     pipeline_name: str = "higgs-tfx"
     model_type: str = "lstm"
+    # How many independently trained networks the model averages.
+    members: int = network.DEFAULT_MEMBERS
     epochs: int = 5
     # When set, training stops after this many steps instead of `epochs`.
     train_steps: int | None = None
@@ -182,6 +184,7 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(num_steps=0),
         custom_config={
             trainer.MODEL_TYPE_KEY: settings.model_type,
+            trainer.MEMBERS_KEY: settings.members,
             trainer.EPOCHS_KEY: settings.epochs,
             trainer.BATCH_SIZE_KEY: settings.batch_size,
             trainer.SEED_KEY: settings.seed,

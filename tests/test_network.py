@@ -37,7 +37,7 @@ def test_model_trains_a_few_steps(model_type):
     probability = model.predict(features, verbose=0)
     assert probability.shape == (BATCH, 1)
     assert np.all((probability >= 0) & (probability <= 1))
-    assert model.get_layer(model_type) is not None
+    assert model.members.get_layer(f"member_0_{model_type}") is not None
 
 
 def test_unknown_model_type_is_refused():
@@ -51,7 +51,7 @@ def test_model_reads_the_objects_and_the_event_features():
         preprocessing.EVENT_KEY,
     ]
     model = network.build_model("gru", units=8, dense_units=8)
-    sequence = model.get_layer("object_steps").output
+    sequence = model.members.get_layer("object_steps").output
     assert tuple(sequence.shape[1:]) == (
         len(features.OBJECTS),
         features.OBJECT_WIDTH,
@@ -66,3 +66,46 @@ def test_same_seed_same_model():
         weights.append(model.get_weights())
     for first, second in zip(*weights, strict=True):
         np.testing.assert_array_equal(first, second)
+
+
+def test_model_serves_the_mean_of_its_members():
+    model = network.build_model("lstm", members=3, units=8, dense_units=8)
+    features, _ = _batch()
+
+    each = model.members(features, training=False).numpy()
+    assert each.shape == (BATCH, 3)
+    # Members start from different weights, so they disagree.
+    assert np.ptp(each, axis=1).max() > 1e-3
+    np.testing.assert_allclose(
+        model.predict(features, verbose=0), each.mean(axis=1, keepdims=True), rtol=1e-6
+    )
+    assert model(features, training=True).shape == (BATCH, 3)
+
+
+def test_each_member_learns_from_its_own_loss():
+    """A member's gradient does not depend on what the other members say."""
+    model = network.build_model("gru", members=2, units=8, dense_units=8, dropout=0.0)
+    features, labels = _batch()
+    labels = tf.constant(labels.reshape(-1, 1))
+    second = [v for v in model.trainable_variables if "member_1_" in v.name]
+    assert second
+
+    def gradients_of_second_member():
+        with tf.GradientTape() as tape:
+            loss = model.compute_loss(
+                features, labels, model(features, training=True), None
+            )
+        return [g.numpy() for g in tape.gradient(loss, second)]
+
+    before = gradients_of_second_member()
+    for variable in model.trainable_variables:
+        if "member_0_" in variable.name:
+            variable.assign(variable + 0.5)
+    after = gradients_of_second_member()
+    for expected, actual in zip(before, after, strict=True):
+        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_a_model_needs_a_member():
+    with pytest.raises(ValueError, match="at least one member"):
+        network.build_model("lstm", members=0)
