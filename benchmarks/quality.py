@@ -168,7 +168,12 @@ def _raw_matrix(frame: pd.DataFrame) -> np.ndarray:
 
 
 def run_xgboost(train: pd.DataFrame, test: pd.DataFrame, seed: int):
-    """XGBoost on the raw features; the cut is the best AMS of out-of-fold scores."""
+    """XGBoost on the raw features, with cuts chosen on out-of-fold scores.
+
+    Returns the test scores and two cuts: the reference one, the best AMS of
+    the out-of-fold scores, and the one chosen as the networks' cut is, with
+    padded background.
+    """
     from xgboost import XGBClassifier
 
     def model():
@@ -190,9 +195,12 @@ def run_xgboost(train: pd.DataFrame, test: pd.DataFrame, seed: int):
     for fit_index, score_index in inner.split(features, labels):
         booster = model().fit(features[fit_index], labels[fit_index])
         out_of_fold[score_index] = booster.predict_proba(features[score_index])[:, 1]
-    cut, _ = scoring.best_cut(out_of_fold, labels, weights)
+    cuts = [
+        scoring.best_cut(out_of_fold, labels, weights, padding)[0]
+        for padding in (0.0, trainer.CUT_PSEUDO_BACKGROUND_EVENTS)
+    ]
     booster = model().fit(features, labels)
-    return booster.predict_proba(_raw_matrix(test))[:, 1], cut
+    return booster.predict_proba(_raw_matrix(test))[:, 1], cuts
 
 
 def run_classic(train: pd.DataFrame, test: pd.DataFrame, args, seed: int):
@@ -241,8 +249,9 @@ def run_fold(train, test, args, seed, temp_dir) -> dict:
         scores, cut = run_classic(train, test, args, seed)
         results["classic"] = _figures(scores, test, cut)
     if "xgboost" in args.approaches:
-        scores, cut = run_xgboost(train, test, seed)
+        scores, (cut, padded_cut) = run_xgboost(train, test, seed)
         results["xgboost"] = _figures(scores, test, cut)
+        results["xgboost_padded_cut"] = _figures(scores, test, padded_cut)
 
     fit_part, validation_part = train_test_split(
         train,
@@ -259,7 +268,12 @@ def run_fold(train, test, args, seed, temp_dir) -> dict:
         validation_scores, test_scores = run_network(
             model_type, fitted, validation, scored, args, seed
         )
-        cut, _ = scoring.best_cut(validation_scores, validation[1], validation[2])
+        cut, _ = scoring.best_cut(
+            validation_scores,
+            validation[1],
+            validation[2],
+            trainer.CUT_PSEUDO_BACKGROUND_EVENTS,
+        )
         results[model_type] = _figures(test_scores, test, cut)
     return results
 

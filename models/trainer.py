@@ -41,6 +41,11 @@ DEFAULT_PATIENCE = 10
 LEARNING_RATE_PATIENCE = 2
 MIN_LEARNING_RATE = 1e-5
 
+# When choosing the cut on the eval split, every candidate's background is
+# padded by this many background events of mean weight, so that a cut does not
+# win on the luck of selecting no background (see scoring.best_cut).
+CUT_PSEUDO_BACKGROUND_EVENTS = 2.0
+
 # Where the exported model keeps its cut, beside the SavedModel's own files.
 CUT_FILE = os.path.join("assets.extra", "ams_cut.json")
 
@@ -256,7 +261,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     scores, labels, weights = _eval_scores(
         model, matching_files(fn_args.eval_files), feature_spec, 4096
     )
-    cut, best_ams = scoring.best_cut(scores, labels, weights)
+    cut, best_ams = scoring.best_cut(
+        scores, labels, weights, CUT_PSEUDO_BACKGROUND_EVENTS
+    )
     logging.info(
         "%s trained: AMS %.3f on %d eval events at score cut %.4f",
         model_type,

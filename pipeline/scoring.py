@@ -138,25 +138,43 @@ def _scores(scores, expected_length: int | None = None) -> np.ndarray:
     return scores
 
 
-def best_cut(scores, labels, weights) -> tuple[float, float]:
+def best_cut(
+    scores, labels, weights, pseudo_background_events: float = 0.0
+) -> tuple[float, float]:
     """Finds the score cut that maximises the AMS on labelled events.
 
     Events with score >= cut are called signal. Every distinct score is tried
     as the cut, so events with equal scores are always selected together.
 
+    On a few thousand events, the tightest cuts often select no background at
+    all by chance, and their AMS looks far better than it will be on new
+    events. With pseudo_background_events, cuts are compared as if that many
+    more background events, each of the mean background weight, had been
+    selected; this pulls the choice away from cuts whose appeal rests on
+    zero or one background event, and matters less the more events a cut
+    selects.
+
     Args:
       scores: the model's score per event; higher means more signal-like.
       labels: 0/1 per event, 1 for signal.
       weights: the positive event weights, renormalised here per class.
+      pseudo_background_events: background events' worth of weight added to
+        every cut's selected background when comparing cuts (not to the AMS
+        returned).
 
     Returns:
       (cut, ams): a cut that is one of the scores, such that selecting
-      score >= cut gives the maximum AMS, and that AMS. When several cuts give
-      the same AMS, the highest is returned.
+      score >= cut gives the maximum AMS (as compared), and the AMS of that
+      selection. When several cuts compare equal, the highest is returned.
 
     Raises:
-      ValueError: as for renormalised_weights, or a score is not finite.
+      ValueError: as for renormalised_weights, or a score is not finite, or
+        pseudo_background_events is negative.
     """
+    if pseudo_background_events < 0:
+        raise ValueError(
+            f"pseudo_background_events must be >= 0, not {pseudo_background_events}"
+        )
     scaled = renormalised_weights(labels, weights)
     is_signal = np.asarray(labels) == 1
     scores = _scores(scores, len(scaled))
@@ -168,9 +186,10 @@ def best_cut(scores, labels, weights) -> tuple[float, float]:
     # A cut at a score selects the whole group of events sharing it, so the
     # sums are only read at the last event of each group.
     group_ends = np.flatnonzero(np.append(descending[1:] != descending[:-1], True))
-    candidates = ams(selected_signal[group_ends], selected_background[group_ends])
-    best = int(np.argmax(candidates))
-    return float(descending[group_ends[best]]), float(candidates[best])
+    signal, background = selected_signal[group_ends], selected_background[group_ends]
+    padding = pseudo_background_events * scaled[~is_signal].mean()
+    best = int(np.argmax(ams(signal, background + padding)))
+    return float(descending[group_ends[best]]), float(ams(signal[best], background[best]))
 
 
 def ams_at_cut(scores, labels, weights, cut: float) -> float:

@@ -162,13 +162,17 @@ def test_best_cut_prefers_a_lower_cut_when_the_extra_signal_is_worth_it():
     assert value == pytest.approx(scoring.ams(SIGNAL_TOTAL, background), rel=1e-12)
 
 
-def test_best_cut_matches_brute_force_on_random_data_with_ties():
-    rng = np.random.default_rng(7)
-    n = 400
+def _events_with_tied_scores(seed: int, n: int):
+    """Random labelled events whose scores are mostly shared by several events."""
+    rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, n)
-    # Scores rounded to two decimals, so most scores are shared by several events.
     scores = np.round(np.clip(0.3 * labels + rng.normal(0.35, 0.2, n), 0, 1), 2)
     weights = np.where(labels == 1, rng.uniform(0.001, 0.01, n), rng.uniform(1, 5, n))
+    return scores, labels, weights
+
+
+def test_best_cut_matches_brute_force_on_random_data_with_ties():
+    scores, labels, weights = _events_with_tied_scores(7, 400)
     cut, value = scoring.best_cut(scores, labels, weights)
 
     brute = {c: scoring.ams_at_cut(scores, labels, weights, c) for c in set(scores)}
@@ -190,6 +194,55 @@ def test_best_cut_reproduces_its_ams_with_score_at_least_cut():
     )
 
 
+def test_pseudo_background_moves_the_cut_off_a_lucky_background_free_one():
+    # Four signal and four background events of equal weight, so each carries
+    # a quarter of its class's total. The top event is signal, the second
+    # background, then the other three signal events.
+    scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.3, 0.2, 0.1]
+    labels = [1, 0, 1, 1, 1, 0, 0, 0]
+    weights = [1.0] * 8
+    quarter_background = BACKGROUND_TOTAL / 4
+
+    cut, value = scoring.best_cut(scores, labels, weights)
+    # Unpadded, the cut above the background event wins: s = S / 4, b = 0.
+    assert cut == 0.9
+    assert value == pytest.approx(scoring.ams(SIGNAL_TOTAL / 4, 0.0), rel=1e-12)
+
+    cut, value = scoring.best_cut(scores, labels, weights, pseudo_background_events=1)
+    # Padded by one background event, cut 0.9 compares as (S / 4, B / 4) and
+    # cut 0.5 as (S, B / 2): four times the signal for twice the background.
+    assert scoring.ams(SIGNAL_TOTAL, 2 * quarter_background) > scoring.ams(
+        SIGNAL_TOTAL / 4, quarter_background
+    )
+    assert cut == 0.5
+    # The AMS returned is the selection's own, without the padding.
+    assert value == pytest.approx(
+        scoring.ams(SIGNAL_TOTAL, quarter_background), rel=1e-12
+    )
+
+
+def test_pseudo_background_matches_brute_force_on_random_data():
+    scores, labels, weights = _events_with_tied_scores(11, 300)
+    scaled = scoring.renormalised_weights(labels, weights)
+    padding = 2.5 * scaled[labels == 0].mean()
+
+    def padded_ams(c):
+        selected = scores >= c
+        return scoring.ams(
+            scaled[selected & (labels == 1)].sum(),
+            scaled[selected & (labels == 0)].sum() + padding,
+        )
+
+    brute = {c: padded_ams(c) for c in set(scores)}
+    best = max(brute.values())
+    cut, value = scoring.best_cut(scores, labels, weights, pseudo_background_events=2.5)
+    assert brute[cut] == pytest.approx(best, rel=1e-9)
+    assert cut == max(c for c, v in brute.items() if v >= best * (1 - 1e-12))
+    assert value == pytest.approx(
+        scoring.ams_at_cut(scores, labels, weights, cut), rel=1e-12
+    )
+
+
 def test_best_cut_errors():
     with pytest.raises(ValueError, match="differ in length"):
         scoring.best_cut([0.5, 0.6, 0.7], [1, 0], [1.0, 1.0])
@@ -197,6 +250,8 @@ def test_best_cut_errors():
         scoring.best_cut([0.5, float("nan")], [1, 0], [1.0, 1.0])
     with pytest.raises(ValueError, match="no background"):
         scoring.best_cut([0.5, 0.6], [1, 1], [1.0, 1.0])
+    with pytest.raises(ValueError, match="pseudo_background_events"):
+        scoring.best_cut([0.5, 0.6], [1, 0], [1.0, 1.0], pseudo_background_events=-1)
 
 
 def test_ams_at_cut_hand_computed():
