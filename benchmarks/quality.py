@@ -55,10 +55,8 @@ def load_events(path: str) -> pd.DataFrame:
     table = pa.Table.from_batches(list(event_files.read_record_batches(path, True)))
     frame = pd.DataFrame(
         {
-            name: table.column(name).combine_chunks().flatten().to_numpy(
-                zero_copy_only=False
-            )
-            for name in table.column_names
+            name: column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            for name, column in zip(table.column_names, table.columns, strict=True)
         }
     )
     frame[challenge.LABEL] = frame[challenge.LABEL].map(bytes.decode)

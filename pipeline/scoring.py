@@ -189,7 +189,8 @@ def best_cut(
     signal, background = selected_signal[group_ends], selected_background[group_ends]
     padding = pseudo_background_events * scaled[~is_signal].mean()
     best = int(np.argmax(ams(signal, background + padding)))
-    return float(descending[group_ends[best]]), float(ams(signal[best], background[best]))
+    cut = float(descending[group_ends[best]])
+    return cut, float(ams(signal[best], background[best]))
 
 
 def ams_at_cut(scores, labels, weights, cut: float) -> float:

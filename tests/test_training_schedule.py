@@ -41,7 +41,7 @@ def test_fit_halves_the_rate_then_stops_when_the_eval_loss_stalls():
     # Patience outlasts the rate's, so the rate was cut before training stopped.
     assert min(rates) <= 0.01 / 2
     # Rates only ever go down, and never under the floor.
-    assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
+    assert np.all(np.diff(rates) <= 0)
     assert min(rates) >= np.float32(trainer.MIN_LEARNING_RATE)
     # It stopped because the eval loss had not improved for `patience` epochs.
     best = int(np.argmin(history.history["val_loss"]))
