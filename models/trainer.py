@@ -127,11 +127,12 @@ def fit(
 ) -> keras.callbacks.History:
     """Trains for up to `epochs`, annealing the learning rate on the eval loss.
 
-    The learning rate is halved whenever the eval loss stalls for two epochs,
-    down to MIN_LEARNING_RATE, and training stops once the eval loss has not
-    improved for `patience` epochs. The model keeps its final weights: by then
-    the rate has been cut several times and the weights have settled, whereas
-    the single best epoch on a few thousand eval events is largely chance.
+    The learning rate is halved whenever the eval loss has not fallen for
+    LEARNING_RATE_PATIENCE epochs, down to MIN_LEARNING_RATE; training stops
+    once it has not fallen for `patience` epochs. The model keeps its final
+    weights: by then the rate has been cut several times and the weights have
+    settled, whereas the single best epoch on a few thousand eval events is
+    largely chance.
     """
     callbacks = [
         keras.callbacks.ReduceLROnPlateau(
