@@ -10,8 +10,13 @@ import sys
 from absl import logging
 from tfx import v1 as tfx
 
-from models import network, trainer
-from pipeline.pipeline import PipelineSettings, create_pipeline
+from models import trainer
+from pipeline.pipeline import (
+    PipelineSettings,
+    add_training_arguments,
+    create_pipeline,
+    training_settings,
+)
 
 # Where the images keep the project (WORKDIR of Dockerfile and Dockerfile.tpu):
 # ImportSchemaGen reads the schema there, inside the container, at run time.
@@ -56,15 +61,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--train-data", required=True, help="training.csv or .zip, on GCS"
     )
     parser.add_argument("--test-data", required=True, help="test.csv or .zip, on GCS")
-    parser.add_argument("--model", choices=("lstm", "gru"), default="lstm")
-    parser.add_argument(
-        "--members",
-        type=int,
-        default=network.DEFAULT_MEMBERS,
-        help="how many independently trained networks the model averages",
-    )
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    add_training_arguments(parser)
     parser.add_argument(
         "--tpu",
         choices=(*TPU_MACHINE_SPECS, NO_TPU),
@@ -168,10 +165,7 @@ def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
         serving_model_dir=f"{root}/{SERVING_MODEL_FOLDER}",
         submission_path=f"{root}/{SUBMISSION_FILE}",
         pipeline_name=args.pipeline_name,
-        model_type=args.model,
-        members=args.members,
-        epochs=args.epochs,
-        seed=args.seed,
+        **training_settings(args),
         schema_dir=args.schema_dir,
         beam_pipeline_args=beam_pipeline_args(
             args.project, args.region, root, args.image, args.dataflow

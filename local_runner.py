@@ -11,9 +11,13 @@ import sys
 from absl import logging
 from tfx import v1 as tfx
 
-from models import network
 from pipeline import generate_data
-from pipeline.pipeline import PipelineSettings, create_pipeline
+from pipeline.pipeline import (
+    PipelineSettings,
+    add_training_arguments,
+    create_pipeline,
+    training_settings,
+)
 
 DEFAULT_OUTPUT_DIR = "outputs"
 DEFAULT_TRAINING_EVENTS = 50_000
@@ -31,15 +35,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--test-data", help="Kaggle test.csv or test.zip (default: generated events)"
     )
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
-    parser.add_argument("--model", choices=("lstm", "gru"), default="lstm")
-    parser.add_argument(
-        "--members",
-        type=int,
-        default=network.DEFAULT_MEMBERS,
-        help="how many independently trained networks the model averages",
-    )
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    add_training_arguments(parser)
     parser.add_argument(
         "--generated-training-events", type=int, default=DEFAULT_TRAINING_EVENTS
     )
@@ -91,10 +87,7 @@ def main(argv: list[str]) -> int:
         pipeline_root=os.path.join(output_dir, "pipeline_root"),
         serving_model_dir=os.path.join(output_dir, "serving_model"),
         submission_path=os.path.join(output_dir, "submission.csv"),
-        model_type=args.model,
-        members=args.members,
-        epochs=args.epochs,
-        seed=args.seed,
+        **training_settings(args),
         beam_pipeline_args=[
             "--direct_running_mode=in_memory",
             "--direct_num_workers=1",

@@ -12,6 +12,7 @@
 Runners (local_runner.py, kubeflow_runner.py) only choose where it runs.
 """
 
+import argparse
 import dataclasses
 import os
 
@@ -62,6 +63,29 @@ class PipelineSettings:
     # when their code changed and would reuse stale outputs.
     enable_cache: bool = False
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options both runners take for what is trained and how."""
+    parser.add_argument("--model", choices=network.MODEL_TYPES, default="lstm")
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=network.DEFAULT_MEMBERS,
+        help="how many independently trained networks the model averages",
+    )
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def training_settings(args: argparse.Namespace) -> dict:
+    """The PipelineSettings fields set by add_training_arguments' options."""
+    return dict(
+        model_type=args.model,
+        members=args.members,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
 
 
 def eval_config(min_auc: float, min_ams: float) -> tfma.EvalConfig:
