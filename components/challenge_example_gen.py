@@ -19,14 +19,14 @@ from components import event_files
 
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(bytes)
+@beam.typehints.with_output_types(tf.train.Example)
 def _EventFileToExamples(
     pipeline: beam.Pipeline,
     exec_properties: dict[str, Any],
     split_pattern: str,
     labelled: bool,
 ) -> beam.pvalue.PCollection:
-    """Reads the event files of one split as serialized tf.Examples."""
+    """Reads the event files of one split as tf.Examples."""
     pattern = os.path.join(exec_properties["input_base"], split_pattern)
     paths = sorted(tf.io.gfile.glob(pattern))
     if not paths:
@@ -45,6 +45,10 @@ def _EventFileToExamples(
         | "ReadEvents"
         >> beam.FlatMap(lambda path: event_files.read_record_batches(path, labelled))
         | "EncodeExamples" >> beam.FlatMap(example_coder.RecordBatchToExamples)
+        # As protos, not bytes: the encoder's bytes for one event can differ
+        # from process to process, and TFX splits bytes by their hash, while
+        # a proto can be split by its EventId, the same in every run.
+        | "ParseExamples" >> beam.Map(tf.train.Example.FromString)
     )
 
 

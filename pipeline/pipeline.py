@@ -24,6 +24,7 @@ from components.anomaly_gate import AnomalyGate
 from components.challenge_example_gen import challenge_example_gen
 from components.submission import SubmissionWriter
 from models import network, preprocessing, trainer
+from pipeline import challenge
 
 # Where TFX finds the project's functions: module paths of the installed
 # package, so no module file has to be packaged at run time.
@@ -63,6 +64,25 @@ class PipelineSettings:
     # when their code changed and would reuse stale outputs.
     enable_cache: bool = False
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
+
+
+def train_eval_split(eval_buckets: int) -> tfx.proto.Output:
+    """Splits training events 10 - eval_buckets : eval_buckets by EventId's hash.
+
+    Hashing the EventId, rather than the whole encoded event, puts an event in
+    the same split in every run.
+    """
+    return tfx.proto.Output(
+        split_config=tfx.proto.SplitConfig(
+            splits=[
+                tfx.proto.SplitConfig.Split(
+                    name="train", hash_buckets=10 - eval_buckets
+                ),
+                tfx.proto.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
+            ],
+            partition_feature_name=challenge.EVENT_ID,
+        )
+    )
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,20 +177,10 @@ def create_pipeline(
         trains on Vertex AI.
       trainer_custom_config: extra custom_config for that Trainer.
     """
-    eval_split = tfx.proto.Output(
-        split_config=tfx.proto.SplitConfig(
-            splits=[
-                tfx.proto.SplitConfig.Split(
-                    name="train", hash_buckets=10 - settings.eval_buckets
-                ),
-                tfx.proto.SplitConfig.Split(
-                    name="eval", hash_buckets=settings.eval_buckets
-                ),
-            ]
-        )
-    )
     training_events = challenge_example_gen(
-        settings.train_data, labelled=True, output_config=eval_split
+        settings.train_data,
+        labelled=True,
+        output_config=train_eval_split(settings.eval_buckets),
     ).with_id("TrainingExampleGen")
     test_events = challenge_example_gen(settings.test_data, labelled=False).with_id(
         "TestExampleGen"

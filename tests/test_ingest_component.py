@@ -1,5 +1,6 @@
 """The ExampleGens in a real TFX run: good files become examples, bad ones stop it."""
 
+import hashlib
 import os
 
 import pytest
@@ -11,6 +12,7 @@ from tfx.types.standard_artifacts import Examples
 
 from components.challenge_example_gen import challenge_example_gen
 from pipeline import challenge, generate_data
+from pipeline.pipeline import train_eval_split
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
@@ -54,6 +56,42 @@ def test_training_and_test_events_become_examples(tmp_path):
 
     # Without an output config, the labelled events keep one "train" split.
     assert by_split == {"train": 500, "test": 80}
+
+
+def _event_ids(examples, split: str) -> set[int]:
+    [uri] = artifact_utils.get_split_uris([examples], split)
+    files = tf.io.gfile.glob(os.path.join(uri, "*"))
+    return {
+        tf.train.Example.FromString(record.numpy())
+        .features.feature[challenge.EVENT_ID]
+        .int64_list.value[0]
+        for record in tf.data.TFRecordDataset(files, compression_type="GZIP")
+    }
+
+
+def test_eval_split_is_decided_by_the_event_id_alone(tmp_path):
+    training, _ = generate_data.write_challenge_files(str(tmp_path), 400, 5, seed=2)
+    store = _run(
+        str(tmp_path),
+        challenge_example_gen(
+            training, labelled=True, output_config=train_eval_split(eval_buckets=2)
+        ),
+    )
+    [mlmd_artifact] = store.get_artifacts_by_type("Examples")
+    examples = Examples()
+    examples.set_mlmd_artifact(mlmd_artifact)
+    train, evaluation = _event_ids(examples, "train"), _event_ids(examples, "eval")
+
+    def bucket(event_id: int) -> int:
+        # The EventId feature's own bytes, hashed: nothing else of the event,
+        # so the split cannot change from one run or process to the next.
+        feature = tf.train.Feature(int64_list=tf.train.Int64List(value=[event_id]))
+        digest = hashlib.sha256(feature.SerializeToString(deterministic=True))
+        return int(digest.hexdigest(), 16) % 10
+
+    assert len(train) + len(evaluation) == 400
+    assert evaluation == {i for i in train | evaluation if bucket(i) >= 8}
+    assert 40 <= len(evaluation) <= 120
 
 
 def test_bad_file_stops_the_run_naming_line_and_column(tmp_path):
