@@ -96,14 +96,16 @@ def fit_transform(train: pd.DataFrame, others: list[pd.DataFrame], temp_dir: str
     the served model carries, and returns the model's inputs, labels and
     weights for each.
     """
-    metadata = dataset_metadata.DatasetMetadata(_raw_schema())
+    schema = _raw_schema()
+    metadata = dataset_metadata.DatasetMetadata(schema)
+    raw_feature_spec = schema_utils.schema_as_feature_spec(schema).feature_spec
     instances = [
         {
             name: np.array(
                 [row[name]],
                 dtype=object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype,
             )
-            for name, spec in _raw_feature_spec().items()
+            for name, spec in raw_feature_spec.items()
         }
         for row in train.assign(
             **{challenge.LABEL: train[challenge.LABEL].astype(bytes)}
