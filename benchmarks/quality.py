@@ -22,7 +22,7 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 import tf_keras as keras
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import normalize
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
@@ -42,8 +42,6 @@ DEFAULT_DATA = os.path.join(
 )
 DEFAULT_OUTPUT = os.path.join("benchmarks", "results", "quality.json")
 APPROACHES = ("classic", "xgboost", "lstm", "gru")
-# Share of each training fold held out for early stopping and choosing the cut.
-VALIDATION_FRACTION = 0.2
 
 
 def load_events(path: str) -> pd.DataFrame:
@@ -93,8 +91,8 @@ def fit_transform(train: pd.DataFrame, others: list[pd.DataFrame], temp_dir: str
     """Analyses the training events with the pipeline's preprocessing_fn.
 
     Then transforms every frame through the resulting Transform graph, the one
-    the served model carries, and returns the model's inputs, labels and
-    weights for each.
+    the served model carries, and returns the model's inputs, labels,
+    weights and EventIds for each.
     """
     schema = _raw_schema()
     metadata = dataset_metadata.DatasetMetadata(schema)
@@ -127,6 +125,7 @@ def fit_transform(train: pd.DataFrame, others: list[pd.DataFrame], temp_dir: str
                 {name: outputs[name].numpy() for name in network.input_names()},
                 outputs[preprocessing.LABEL_KEY].numpy(),
                 outputs[preprocessing.WEIGHT_KEY].numpy(),
+                outputs[preprocessing.EVENT_ID_KEY].numpy(),
             )
         )
     return transformed
@@ -140,27 +139,45 @@ def _dataset(inputs, labels, weights=None, batch_size=128, seed=None):
     return dataset.batch(batch_size)
 
 
-def run_network(model_type, train, validation, test, args, seed):
-    """Trains the project's network as run_fn does; scores validation and test."""
+def run_network(model_type, train, test, args, seed):
+    """Trains the project's network as run_fn does, cross-fitted on `train`.
+
+    Returns the out-of-fold scores of the training events, from which the cut
+    is chosen, and the test scores.
+    """
     keras.utils.set_random_seed(seed)
     model = network.build_model(model_type, args.members)
-    inputs, labels, weights = train
+    inputs, labels, weights, event_ids = train
+    held_out = trainer.held_out_members(event_ids, args.members).numpy()
     scaled = None
     if args.weighted:
         scales = trainer.class_scales(labels, weights)
         scaled = weights * np.where(labels > 0.5, scales[1], scales[0])
-    trainer.fit(
-        model,
-        _dataset(inputs, labels, scaled, args.batch_size, seed),
-        _dataset(validation[0], validation[1], batch_size=1024),
-        args.epochs,
-        args.patience,
-        verbose=0,
+
+    def fold_datasets(member):
+        def part(keep, **options):
+            return _dataset(
+                {name: values[keep] for name, values in inputs.items()},
+                labels[keep],
+                **options,
+            )
+
+        learns = held_out != member
+        return (
+            part(
+                learns,
+                weights=None if scaled is None else scaled[learns],
+                batch_size=args.batch_size,
+                seed=seed + member,
+            ),
+            part(~learns, batch_size=1024),
+        )
+
+    trainer.cross_fit(model, fold_datasets, args.epochs, args.patience, verbose=0)
+    return (
+        trainer.out_of_fold_scores(model, inputs, held_out),
+        model.predict(test[0], batch_size=1024, verbose=0).reshape(-1),
     )
-    return [
-        model.predict(part[0], batch_size=1024, verbose=0).reshape(-1)
-        for part in (validation, test)
-    ]
 
 
 def _raw_matrix(frame: pd.DataFrame) -> np.ndarray:
@@ -253,26 +270,15 @@ def run_fold(train, test, args, seed, temp_dir) -> dict:
         results["xgboost"] = _figures(scores, test, cut)
         results["xgboost_padded_cut"] = _figures(scores, test, padded_cut)
 
-    fit_part, validation_part = train_test_split(
-        train,
-        test_size=VALIDATION_FRACTION,
-        stratify=_labels(train),
-        random_state=seed,
-    )
-    fitted, validation, scored = fit_transform(
-        fit_part, [validation_part, test], temp_dir
-    )
+    # The networks learn from the whole training fold, as XGBoost does: they
+    # are cross-fitted, so no events need setting aside for stopping or the cut.
+    fitted, scored = fit_transform(train, [test], temp_dir)
     for model_type in network.MODEL_TYPES:
         if model_type not in args.approaches:
             continue
-        validation_scores, test_scores = run_network(
-            model_type, fitted, validation, scored, args, seed
-        )
+        out_of_fold, test_scores = run_network(model_type, fitted, scored, args, seed)
         cut, _ = scoring.best_cut(
-            validation_scores,
-            validation[1],
-            validation[2],
-            trainer.CUT_PSEUDO_BACKGROUND_EVENTS,
+            out_of_fold, fitted[1], fitted[2], trainer.CUT_PSEUDO_BACKGROUND_EVENTS
         )
         results[model_type] = _figures(test_scores, test, cut)
     return results

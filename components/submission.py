@@ -92,7 +92,8 @@ def SubmissionWriter(
 
     The model is this run's candidate when the Evaluator blessed it, otherwise
     the last blessed model. Events are ranked by score; those at or above the
-    model's AMS-maximising cut on the eval split are classed signal.
+    model's AMS-maximising cut (chosen on out-of-fold scores of the train
+    split) are classed signal.
 
     Args:
       test_examples: the test events, as the test ExampleGen wrote them.

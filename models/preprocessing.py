@@ -15,6 +15,8 @@ OBJECTS_KEY = "objects"
 EVENT_KEY = "event"
 LABEL_KEY = "label"
 WEIGHT_KEY = "weight"
+# Passed through untouched: training assigns events to members by it.
+EVENT_ID_KEY = "event_id"
 
 # Widths of the two model inputs, fixed so that every shape is static.
 OBJECTS_WIDTH = len(features.OBJECTS) * features.OBJECT_WIDTH
@@ -55,7 +57,8 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
       a presence flag and a type one-hot (see features.stack_objects).
       EVENT_KEY, [batch, EVENT_WIDTH]: the scaled event-level features, the
       missing-value indicators and the jet count as a one-hot.
-      And, when the event is labelled, the label (1.0 for signal) and weight.
+      And, when the event carries them, the label (1.0 for signal), the
+      weight and the EventId.
     """
     raw = {
         name: tf.cast(tf.squeeze(inputs[name], axis=1), tf.float32)
@@ -90,7 +93,7 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         ),
     }
 
-    # Serving events carry neither; TFT drops these outputs when their inputs
+    # Serving events carry none of these; TFT drops these outputs when their inputs
     # are absent, so the served graph needs no label.
     if challenge.LABEL in inputs:
         label = tf.squeeze(inputs[challenge.LABEL], axis=1)
@@ -99,4 +102,6 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         )
     if challenge.WEIGHT in inputs:
         outputs[WEIGHT_KEY] = tf.squeeze(inputs[challenge.WEIGHT], axis=1)
+    if challenge.EVENT_ID in inputs:
+        outputs[EVENT_ID_KEY] = tf.squeeze(inputs[challenge.EVENT_ID], axis=1)
     return outputs

@@ -1,11 +1,18 @@
 """Trainer's run_fn: trains the classifier on transformed events and exports it.
 
-The exported SavedModel takes raw serialized events (the Transform graph is
-inside it) and also carries the score cut that maximises AMS on the eval split.
+Training is cross-fitted over the train split: a hash of its EventId holds
+every event out of one member. Each member learns from the rest, and its
+learning-rate schedule and early stopping watch its held-out events; the AMS
+cut is chosen on the out-of-fold scores (each event scored by the member held
+out from it), and the eval split stays unseen until the Evaluator. The
+exported SavedModel takes raw serialized events (the Transform graph is
+inside it) and carries that cut.
 """
 
+import dataclasses
 import json
 import os
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -26,9 +33,10 @@ SEED_KEY = "seed"
 # Train with the event weights, each class's scaled to half the total, so the
 # loss sees the physics mix that AMS scores rather than the sample's.
 WEIGHTED_KEY = "weighted"
-# How many members the model averages (network.DEFAULT_MEMBERS if absent).
+# How many members the model averages (network.DEFAULT_MEMBERS if absent);
+# each is held out from its own 1/members of the train split.
 MEMBERS_KEY = "members"
-# Epochs without a lower eval loss before training stops.
+# Epochs without a lower out-of-fold loss before training stops.
 PATIENCE_KEY = "patience"
 # "local" on a TPU VM (Vertex AI's TPU jobs), where a TPU is then required, or
 # a TPU's name or grpc:// address; absent, this machine is looked at for one.
@@ -36,12 +44,12 @@ TPU_ADDRESS_KEY = "tpu_address"
 
 DEFAULT_BATCH_SIZE = 256  # per replica
 DEFAULT_PATIENCE = 10
-# Epochs without a lower eval loss before the learning rate is halved, and
-# the floor it is halved to.
+# Epochs without a lower out-of-fold loss before the learning rate is halved,
+# and the floor it is halved to.
 LEARNING_RATE_PATIENCE = 2
 MIN_LEARNING_RATE = 1e-5
 
-# When choosing the cut on the eval split, every candidate's background is
+# When choosing the cut on out-of-fold scores, every candidate's background is
 # padded by this many background events of mean weight, so that a cut does not
 # win on the luck of selecting no background (see scoring.best_cut).
 CUT_PSEUDO_BACKGROUND_EVENTS = 2.0
@@ -63,6 +71,33 @@ def matching_files(file_pattern: list[str] | str) -> list[str]:
     return files
 
 
+def held_out_members(event_ids: tf.Tensor, members: int) -> tf.Tensor:
+    """The member each event is held out from: a hash of its EventId, 0 to members-1.
+
+    A hash rather than the position in a file, so that an event is held out
+    from the same member however the events are read or shuffled.
+    """
+    return tf.strings.to_hash_bucket_fast(tf.strings.as_string(event_ids), members)
+
+
+@dataclasses.dataclass(frozen=True)
+class Fold:
+    """One member's part of the train split when cross-fitting.
+
+    `held_out` False: the events member `member` (of `members`) learns from;
+    True: the events held out from it, on which it is stopped and scored.
+    """
+
+    member: int
+    members: int
+    held_out: bool = False
+
+    def keeps(self, event_ids: tf.Tensor) -> tf.Tensor:
+        """Whether each event belongs to this part."""
+        is_held_out = tf.equal(held_out_members(event_ids, self.members), self.member)
+        return is_held_out if self.held_out else tf.logical_not(is_held_out)
+
+
 def make_dataset(
     file_pattern: list[str] | str,
     feature_spec: dict[str, tf.io.FixedLenFeature],
@@ -70,15 +105,28 @@ def make_dataset(
     shuffle_seed: int | None = None,
     repeat: bool = False,
     class_scales: tuple[float, float] | None = None,
+    fold: Fold | None = None,
 ) -> tf.data.Dataset:
     """Reads transformed tf.Examples as (features, label) batches.
 
     Every batch has exactly `batch_size` events (the remainder is dropped), so
-    shapes are static, as TPUs need. With class_scales (background, signal),
-    batches are (features, label, weight times its class's scale).
+    shapes are static, as TPUs need. With a fold, only that fold's events are
+    read. With class_scales (background, signal), batches are (features,
+    label, weight times its class's scale).
     """
     files = matching_files(file_pattern)
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    if fold is not None:
+        event_id_spec = {
+            preprocessing.EVENT_ID_KEY: feature_spec[preprocessing.EVENT_ID_KEY]
+        }
+        dataset = dataset.filter(
+            lambda serialized: fold.keeps(
+                tf.io.parse_single_example(serialized, event_id_spec)[
+                    preprocessing.EVENT_ID_KEY
+                ]
+            )
+        )
     if shuffle_seed is not None:
         dataset = dataset.shuffle(20 * batch_size, seed=shuffle_seed)
     if repeat:
@@ -125,14 +173,15 @@ def fit(
     patience: int = DEFAULT_PATIENCE,
     verbose: int = 2,
 ) -> keras.callbacks.History:
-    """Trains for up to `epochs`, annealing the learning rate on the eval loss.
+    """Trains for up to `epochs`, annealing the learning rate on the `validation` loss.
 
-    The learning rate is halved whenever the eval loss has not fallen for
-    LEARNING_RATE_PATIENCE epochs, down to MIN_LEARNING_RATE; training stops
-    once it has not fallen for `patience` epochs. The model keeps its final
-    weights: by then the rate has been cut several times and the weights have
-    settled, whereas the single best epoch on a few thousand eval events is
-    largely chance.
+    With cross-fitting, `validation` is the training events themselves, each
+    scored by its held-out member. The learning rate is halved whenever that
+    loss has not fallen for LEARNING_RATE_PATIENCE epochs, down to
+    MIN_LEARNING_RATE; training stops once it has not fallen for `patience`
+    epochs. The model keeps its final weights: by then the rate has been cut
+    several times and the weights have settled, whereas the single best epoch
+    is largely chance.
     """
     callbacks = [
         keras.callbacks.ReduceLROnPlateau(
@@ -150,6 +199,27 @@ def fit(
         callbacks=callbacks,
         verbose=verbose,
     )
+
+
+def cross_fit(
+    model: network.MemberAverage,
+    fold_datasets: Callable[[int], tuple[tf.data.Dataset, tf.data.Dataset]],
+    epochs: int,
+    patience: int = DEFAULT_PATIENCE,
+    verbose: int = 2,
+) -> list[keras.callbacks.History]:
+    """Trains each member with `fit` on its own events, stopped on those held out.
+
+    Args:
+      model: the members to train, as build_model returns them.
+      fold_datasets: for a member's index, its (training, held-out) datasets.
+      epochs, patience, verbose: as for `fit`, per member.
+    """
+    histories = []
+    for index, member in enumerate(model.member_networks):
+        training, held_out = fold_datasets(index)
+        histories.append(fit(member, training, held_out, epochs, patience, verbose))
+    return histories
 
 
 def _serving_signatures(model, tf_transform_output: tft.TFTransformOutput) -> dict:
@@ -196,22 +266,53 @@ def _labels_and_weights(files, feature_spec, batch_size):
     return np.concatenate(labels), np.concatenate(weights)
 
 
-def _eval_scores(model, files, feature_spec, batch_size):
-    """Scores the whole eval split, with labels and weights, in numpy.
+def out_of_fold_scores(model, features, held_out) -> np.ndarray:
+    """Each event's score from the one member that did not learn from it.
+
+    Args:
+      model: a trained network.MemberAverage.
+      features: the model's inputs, anything `predict` takes.
+      held_out: each event's held-out member, in the same order.
+    """
+    each = np.concatenate(
+        [member.predict(features, verbose=0) for member in model.member_networks],
+        axis=1,
+    )
+    held_out = np.asarray(held_out).reshape(-1)
+    return each[np.arange(len(held_out)), held_out]
+
+
+def _train_split_out_of_fold(model, files, feature_spec, batch_size):
+    """Out-of-fold scores, labels and weights of every event in the train split.
 
     Scores come from `predict`, which runs the model under the strategy it was
     built in (compiled for the TPU on one), and keeps every event in order.
     """
-    parsed = (
-        tf.data.TFRecordDataset(files, compression_type="GZIP")
-        .batch(batch_size)
-        .map(lambda serialized: tf.io.parse_example(serialized, feature_spec))
+    bookkeeping_keys = (
+        preprocessing.LABEL_KEY,
+        preprocessing.WEIGHT_KEY,
+        preprocessing.EVENT_ID_KEY,
     )
+    batches = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
+    columns = {key: [] for key in bookkeeping_keys}
+    for serialized in batches:
+        parsed = tf.io.parse_example(
+            serialized, {key: feature_spec[key] for key in bookkeeping_keys}
+        )
+        for key in bookkeeping_keys:
+            columns[key].append(parsed[key].numpy())
+    columns = {key: np.concatenate(values) for key, values in columns.items()}
     inputs = network.input_names()
-    features = parsed.map(lambda batch: {name: batch[name] for name in inputs})
-    scores = model.predict(features, verbose=0).reshape(-1)
-    labels, weights = _labels_and_weights(files, feature_spec, batch_size)
-    return scores, labels, weights
+    features = batches.map(
+        lambda serialized: tf.io.parse_example(
+            serialized, {name: feature_spec[name] for name in inputs}
+        )
+    )
+    held_out = held_out_members(
+        columns[preprocessing.EVENT_ID_KEY], len(model.member_networks)
+    ).numpy()
+    scores = out_of_fold_scores(model, features, held_out)
+    return scores, columns[preprocessing.LABEL_KEY], columns[preprocessing.WEIGHT_KEY]
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -229,44 +330,62 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     global_batch = int(config.get(BATCH_SIZE_KEY, DEFAULT_BATCH_SIZE)) * (
         strategy.num_replicas_in_sync
     )
-    with strategy.scope():
-        model = network.build_model(
-            model_type, int(config.get(MEMBERS_KEY, network.DEFAULT_MEMBERS))
+    members = int(config.get(MEMBERS_KEY, network.DEFAULT_MEMBERS))
+    if members < 2:
+        raise ValueError(
+            f"custom_config {MEMBERS_KEY!r} is {members}: cross-fitting holds "
+            "each event out of one member, so training needs at least two"
         )
+    with strategy.scope():
+        model = network.build_model(model_type, members)
     model.summary(print_fn=logging.info, expand_nested=True)
 
+    train_files = matching_files(fn_args.train_files)
     train_steps = fn_args.train_steps
     scales = None
     if config.get(WEIGHTED_KEY, False):
-        train_labels, train_weights = _labels_and_weights(
-            matching_files(fn_args.train_files), feature_spec, 4096
+        scales = class_scales(*_labels_and_weights(train_files, feature_spec, 4096))
+
+    def fold_datasets(member: int) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+        training = make_dataset(
+            train_files,
+            feature_spec,
+            global_batch,
+            shuffle_seed=seed + member,
+            repeat=bool(train_steps),
+            class_scales=scales,
+            fold=Fold(member, members),
         )
-        scales = class_scales(train_labels, train_weights)
-    train = make_dataset(
-        fn_args.train_files,
-        feature_spec,
-        global_batch,
-        shuffle_seed=seed,
-        repeat=bool(train_steps),
-        class_scales=scales,
-    )
-    evaluation = make_dataset(fn_args.eval_files, feature_spec, global_batch)
+        held_out = make_dataset(
+            train_files,
+            feature_spec,
+            global_batch,
+            fold=Fold(member, members, held_out=True),
+        )
+        return training, held_out
+
     if train_steps:
-        # A fixed number of steps, as TFX's train_args ask.
-        model.fit(train, steps_per_epoch=train_steps, epochs=1, verbose=2)
+        # A fixed number of steps per member, as TFX's train_args ask.
+        for index, member in enumerate(model.member_networks):
+            member.fit(
+                fold_datasets(index)[0],
+                steps_per_epoch=train_steps,
+                epochs=1,
+                verbose=2,
+            )
     else:
         epochs = int(config.get(EPOCHS_KEY, 5))
         patience = int(config.get(PATIENCE_KEY, DEFAULT_PATIENCE))
-        fit(model, train, evaluation, epochs, patience)
+        cross_fit(model, fold_datasets, epochs, patience)
 
-    scores, labels, weights = _eval_scores(
-        model, matching_files(fn_args.eval_files), feature_spec, 4096
+    scores, labels, weights = _train_split_out_of_fold(
+        model, train_files, feature_spec, 4096
     )
     cut, best_ams = scoring.best_cut(
         scores, labels, weights, CUT_PSEUDO_BACKGROUND_EVENTS
     )
     logging.info(
-        "%s trained: AMS %.3f on %d eval events at score cut %.4f",
+        "%s trained: out-of-fold AMS %.3f on %d train events at score cut %.4f",
         model_type,
         best_ams,
         len(scores),
@@ -283,8 +402,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         json.dump(
             {
                 "cut": float(cut),
-                "eval_ams": float(best_ams),
-                "eval_events": len(scores),
+                "out_of_fold_ams": float(best_ams),
+                "out_of_fold_events": len(scores),
             },
             handle,
         )

@@ -4,7 +4,8 @@
         -> StatisticsGen -> ExampleValidator (against schema/ via ImportSchemaGen)
         -> AnomalyGate: any anomaly stops the run here
         -> Transform (normalisation, -999.0 as missing)
-        -> Trainer (LSTM or GRU; exports raw-event SavedModel and AMS cut)
+        -> Trainer (LSTM or GRU, cross-fitted on the train split; exports a
+           raw-event SavedModel and its AMS cut)
         -> Evaluator (eval split, vs LastBlessedModel) -> Pusher (blessed only)
     test file -> TestExampleGen -> test split
         -> SubmissionWriter (newest blessed model) -> submission.csv
@@ -46,7 +47,8 @@ class PipelineSettings:
     submission_path: str
     pipeline_name: str = "higgs-tfx"
     model_type: str = "lstm"
-    # How many independently trained networks the model averages.
+    # How many networks the model averages; each is held out from its own
+    # share of the train split (cross-fitting), so at least two.
     members: int = network.DEFAULT_MEMBERS
     epochs: int = 5
     # When set, training stops after this many steps instead of `epochs`.
@@ -85,14 +87,25 @@ def train_eval_split(eval_buckets: int) -> tfx.proto.Output:
     )
 
 
+def _member_count(text: str) -> int:
+    count = int(text)
+    if count < 2:
+        raise argparse.ArgumentTypeError(
+            f"{count}: each member is held out from its own share of the train "
+            "split, so the model needs at least 2"
+        )
+    return count
+
+
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the options both runners take for what is trained and how."""
     parser.add_argument("--model", choices=network.MODEL_TYPES, default="lstm")
     parser.add_argument(
         "--members",
-        type=int,
+        type=_member_count,
         default=network.DEFAULT_MEMBERS,
-        help="how many independently trained networks the model averages",
+        help="how many networks the model averages, each held out from its "
+        "own share of the train split (at least 2)",
     )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)

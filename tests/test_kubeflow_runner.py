@@ -359,3 +359,15 @@ def test_submit_creates_a_vertex_pipeline_job(offline, tmp_path, monkeypatch, ca
         "https://console.cloud.google.com/vertex-ai/locations/us-central1"
         f"/pipelines/runs/higgs-tfx-1?project={PROJECT}"
     ) in printed
+
+
+@pytest.mark.parametrize("members", ["0", "1"])
+def test_fewer_than_two_members_are_refused(members, capsys):
+    with pytest.raises(SystemExit):
+        kubeflow_runner.parse_args([*_argv("pipeline.json"), "--members", members])
+    assert "at least 2" in capsys.readouterr().err
+
+
+def test_members_reach_the_trainer():
+    args = kubeflow_runner.parse_args([*_argv("pipeline.json"), "--members", "3"])
+    assert kubeflow_runner.settings_from_args(args).members == 3

@@ -79,6 +79,7 @@ def test_outputs_have_the_widths_the_model_reads(transformed):
         preprocessing.EVENT_KEY,
         preprocessing.LABEL_KEY,
         preprocessing.WEIGHT_KEY,
+        preprocessing.EVENT_ID_KEY,
     }
     assert _column(transformed, preprocessing.OBJECTS_KEY).shape == (
         4,

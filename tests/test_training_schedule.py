@@ -26,9 +26,7 @@ def _dataset(seed: int, batch_size: int = 64) -> tf.data.Dataset:
 
 def test_fit_halves_the_rate_then_stops_when_the_eval_loss_stalls():
     keras.utils.set_random_seed(0)
-    model = network.build_model(
-        "gru", members=2, units=4, dense_units=8, learning_rate=0.01
-    )
+    model = network.build_member("gru", units=4, dense_units=8, learning_rate=0.01)
     epochs = 60
     history = trainer.fit(
         model, _dataset(1), _dataset(2), epochs, patience=4, verbose=0
