@@ -53,18 +53,30 @@ LINEAR = (
     "DER_met_phi_centrality",
     "DER_lep_eta_centrality",
 )
-# Event-level features that can be undefined; the jet ones only follow the jet
-# count, but the mass estimate fails on its own and means something when it does.
+# Derived here from the primitive features (see event_scalars).
+EXTRA = (
+    "log_mt_tau_met",
+    "delta_eta_tau_lep",
+    "log_mass_collinear",
+    "log_mass_tau_jet",
+    "log_mass_lep_jet",
+    "log_met_significance",
+)
+EVENT_SCALARS = LOG_SCALED + LINEAR + EXTRA
+# Event-level features that can be undefined, each given an indicator. The jet
+# ones only follow the jet count, but the mass estimates fail on their own and
+# mean something when they do.
 MAY_BE_MISSING = (
     "DER_mass_MMC",
     "DER_mass_jet_jet",
     "DER_deltaeta_jet_jet",
     "DER_prodeta_jet_jet",
     "DER_lep_eta_centrality",
+    "log_mass_collinear",
 )
-# Derived here from the primitive features.
-EXTRA = ("log_mt_tau_met", "delta_eta_tau_lep")
-EVENT_SCALARS = LOG_SCALED + LINEAR + EXTRA
+# Below this |sin| of the tau-lepton azimuthal gap the two are back to back (or
+# aligned), and the missing energy cannot be split between them.
+COLLINEAR_MIN_SINE = 1e-3
 
 
 def is_present(values: tf.Tensor) -> tf.Tensor:
@@ -151,12 +163,53 @@ def transverse_mass(pt_a, phi_a, pt_b, phi_b) -> tf.Tensor:
     return tf.sqrt(tf.maximum(squared, 0.0))
 
 
+def invariant_mass(pt_a, eta_a, phi_a, pt_b, eta_b, phi_b) -> tf.Tensor:
+    """The mass of two massless objects: sqrt(2 pt_a pt_b (cosh(deta) - cos(dphi)))."""
+    squared = 2.0 * pt_a * pt_b * (tf.cosh(eta_a - eta_b) - tf.cos(phi_a - phi_b))
+    return tf.sqrt(tf.maximum(squared, 0.0))
+
+
+def collinear_mass(raw: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+    """The di-tau mass in the collinear approximation, and where it is defined.
+
+    A tau decays into visible products and neutrinos flying the same way, so
+    the missing transverse energy is taken as the sum of two neutrino systems,
+    one along the tau, one along the lepton. Solving for their momenta a and b
+    gives the visible momentum fractions x = pt / (pt + neutrino pt), and the
+    mass is m_vis / sqrt(x_tau x_lepton). It is undefined (0.0, False) when a
+    neutrino would point backwards or the two visible objects are back to back.
+
+    Returns:
+      (mass, defined), each of shape [batch].
+    """
+    tau_phi, lepton_phi, met_phi = (
+        raw["PRI_tau_phi"],
+        raw["PRI_lep_phi"],
+        raw["PRI_met_phi"],
+    )
+    sine = tf.sin(lepton_phi - tau_phi)
+    solvable = tf.abs(sine) > COLLINEAR_MIN_SINE
+    safe_sine = tf.where(solvable, sine, 1.0)
+    along_tau = raw["PRI_met"] * tf.sin(lepton_phi - met_phi) / safe_sine
+    along_lepton = raw["PRI_met"] * tf.sin(met_phi - tau_phi) / safe_sine
+    defined = solvable & (along_tau >= 0.0) & (along_lepton >= 0.0)
+    inverse_fractions = (1.0 + along_tau / raw["PRI_tau_pt"]) * (
+        1.0 + along_lepton / raw["PRI_lep_pt"]
+    )
+    mass = raw["DER_mass_vis"] * tf.sqrt(tf.maximum(inverse_fractions, 0.0))
+    return tf.where(defined, mass, 0.0), defined
+
+
 def event_scalars(raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """Event-level features, unscaled, keyed by EVENT_SCALARS.
 
     Log-scaled energies and masses, the other derived features as they are,
-    and two built from the primitives. Missing values come out as 0.0; their
-    indicators come from missing_indicators.
+    and EXTRA, built from the primitives: the tau-missing energy transverse
+    mass, the tau-lepton eta gap, the collinear mass, the masses of the tau
+    and of the lepton with the leading jet, and the missing energy over the
+    square root of the scalar sum of transverse energy (how far it stands out
+    of resolution). Undefined values come out as 0.0; where they are, see
+    event_presence.
     """
     scalars = {name: log_scale(raw[name]) for name in LOG_SCALED}
     for name in LINEAR:
@@ -167,13 +220,38 @@ def event_scalars(raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         )
     )
     scalars["delta_eta_tau_lep"] = tf.abs(raw["PRI_tau_eta"] - raw["PRI_lep_eta"])
+    scalars["log_mass_collinear"] = tf.math.log1p(collinear_mass(raw)[0])
+    has_jet = is_present(raw["PRI_jet_leading_pt"])
+    jet = [raw[name] for name in OBJECT_COLUMNS["leading_jet"]]
+    for key, name in (("log_mass_tau_jet", "tau"), ("log_mass_lep_jet", "lepton")):
+        pt, eta, phi = (raw[column] for column in OBJECT_COLUMNS[name])
+        scalars[key] = tf.where(
+            has_jet, tf.math.log1p(invariant_mass(pt, eta, phi, *jet)), 0.0
+        )
+    significance = raw["PRI_met"] / tf.sqrt(tf.maximum(raw["PRI_met_sumet"], 1.0))
+    scalars["log_met_significance"] = tf.math.log1p(tf.maximum(significance, 0.0))
     return scalars
 
 
+def event_presence(raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Where each of EVENT_SCALARS is defined: bool [batch] per name."""
+    presence = {name: is_present(raw[name]) for name in LOG_SCALED + LINEAR}
+    always = tf.ones_like(raw["PRI_tau_pt"], dtype=tf.bool)
+    presence["log_mt_tau_met"] = always
+    presence["delta_eta_tau_lep"] = always
+    presence["log_mass_collinear"] = collinear_mass(raw)[1]
+    has_jet = is_present(raw["PRI_jet_leading_pt"])
+    presence["log_mass_tau_jet"] = has_jet
+    presence["log_mass_lep_jet"] = has_jet
+    presence["log_met_significance"] = always
+    return presence
+
+
 def missing_indicators(raw: dict[str, tf.Tensor]) -> tf.Tensor:
-    """1.0 where each MAY_BE_MISSING feature is undefined: [batch, 5]."""
+    """1.0 where each MAY_BE_MISSING feature is undefined: [batch, features]."""
+    presence = event_presence(raw)
     return tf.stack(
-        [1.0 - tf.cast(is_present(raw[name]), tf.float32) for name in MAY_BE_MISSING],
+        [1.0 - tf.cast(presence[name], tf.float32) for name in MAY_BE_MISSING],
         axis=1,
     )
 

@@ -72,14 +72,11 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
             kinematics[key] = _scale_present_values(kinematics[key], present)
 
     scalars = features.event_scalars(raw)
-    scaled = []
-    for name in features.EVENT_SCALARS:
-        present = (
-            features.is_present(raw[name])
-            if name in challenge.FEATURES
-            else tf.ones_like(scalars[name], dtype=tf.bool)
-        )
-        scaled.append(_scale_present_values(scalars[name], present))
+    presence = features.event_presence(raw)
+    scaled = [
+        _scale_present_values(scalars[name], presence[name])
+        for name in features.EVENT_SCALARS
+    ]
 
     outputs = {
         OBJECTS_KEY: features.stack_objects(objects),

@@ -175,8 +175,101 @@ def test_missing_indicators_and_jet_count():
     raw = _events(DER_mass_jet_jet=[MISSING, 300.0])
     indicators = features.missing_indicators(raw).numpy()
     column = features.MAY_BE_MISSING.index
+    assert indicators.shape == (2, len(features.MAY_BE_MISSING))
     np.testing.assert_array_equal(indicators[:, column("DER_mass_MMC")], [0.0, 1.0])
     np.testing.assert_array_equal(indicators[:, column("DER_mass_jet_jet")], [1.0, 0.0])
 
     one_hot = features.jet_count_one_hot(tf.constant([0.0, 3.0, 2.0, 1.0]))
     np.testing.assert_array_equal(one_hot.numpy(), np.eye(4)[[0, 3, 2, 1]])
+
+
+def test_invariant_mass_of_massless_pairs():
+    mass = features.invariant_mass(
+        tf.constant([10.0, 10.0, 1.0]),
+        tf.constant([0.0, 0.5, 1.0]),
+        tf.constant([0.0, 1.0, 0.0]),
+        tf.constant([10.0, 10.0, 1.0]),
+        tf.constant([0.0, 0.5, -1.0]),
+        tf.constant([math.pi, 1.0, 0.0]),
+    )
+    # Back to back in the transverse plane; collinear; split only in eta.
+    expected = [20.0, 0.0, math.sqrt(2.0 * (math.cosh(2.0) - 1.0))]
+    np.testing.assert_allclose(mass.numpy(), expected, atol=1e-3)
+
+
+def _collinear_events():
+    """Tau along x and lepton along y, with three kinds of missing energy."""
+    met_x = np.array([10.0, -10.0, 10.0])
+    met_y = np.array([20.0, 5.0, 20.0])
+    event = {name: [1.0, 1.0, 1.0] for name in challenge.FEATURES}
+    event.update(
+        {
+            "PRI_tau_pt": [40.0, 40.0, 40.0],
+            "PRI_tau_phi": [0.0, 0.0, 0.0],
+            "PRI_lep_pt": [20.0, 20.0, 20.0],
+            # The third lepton is back to back with the tau.
+            "PRI_lep_phi": [math.pi / 2, math.pi / 2, math.pi],
+            "PRI_met": list(np.hypot(met_x, met_y)),
+            "PRI_met_phi": list(np.arctan2(met_y, met_x)),
+            "DER_mass_vis": [60.0, 60.0, 60.0],
+        }
+    )
+    return {name: tf.constant(values, tf.float32) for name, values in event.items()}
+
+
+def test_collinear_mass_splits_the_missing_energy_along_tau_and_lepton():
+    raw = _collinear_events()
+    mass, defined = features.collinear_mass(raw)
+    # Event 0: neutrinos of 10 along the tau and 20 along the lepton, so the
+    # visible fractions are 40/50 and 20/40. Event 1: the neutrino along the
+    # tau would point backwards. Event 2: tau and lepton back to back.
+    np.testing.assert_array_equal(defined.numpy(), [True, False, False])
+    np.testing.assert_allclose(
+        mass.numpy(), [60.0 / math.sqrt(0.8 * 0.5), 0.0, 0.0], rtol=1e-5
+    )
+
+    scalars = features.event_scalars(raw)
+    np.testing.assert_allclose(
+        scalars["log_mass_collinear"].numpy(),
+        [math.log1p(60.0 / math.sqrt(0.4)), 0.0, 0.0],
+        rtol=1e-5,
+    )
+    indicators = features.missing_indicators(raw).numpy()
+    column = features.MAY_BE_MISSING.index("log_mass_collinear")
+    np.testing.assert_array_equal(indicators[:, column], [0.0, 1.0, 1.0])
+
+
+def test_masses_with_the_leading_jet_only_where_there_is_one():
+    raw = _events()
+    scalars = features.event_scalars(raw)
+    presence = features.event_presence(raw)
+    # Event 0: tau (40, eta 1, phi 3) and lepton (20, eta -0.5, phi -3) with a
+    # jet of 50 at eta 2, phi 3 - pi/2. Event 1 has no jet.
+    jet_phi = 3.0 - math.pi / 2
+    tau_jet = math.sqrt(2 * 40 * 50 * (math.cosh(1.0 - 2.0) - math.cos(3.0 - jet_phi)))
+    lep_jet = math.sqrt(
+        2 * 20 * 50 * (math.cosh(-0.5 - 2.0) - math.cos(-3.0 - jet_phi))
+    )
+    np.testing.assert_allclose(
+        scalars["log_mass_tau_jet"].numpy(), [math.log1p(tau_jet), 0.0], rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        scalars["log_mass_lep_jet"].numpy(), [math.log1p(lep_jet), 0.0], rtol=1e-5
+    )
+    for name in ("log_mass_tau_jet", "log_mass_lep_jet"):
+        np.testing.assert_array_equal(presence[name].numpy(), [True, False])
+
+
+def test_missing_energy_significance():
+    raw = _events(PRI_met=[30.0, 0.0], PRI_met_sumet=[900.0, 400.0])
+    scalars = features.event_scalars(raw)
+    np.testing.assert_allclose(
+        scalars["log_met_significance"].numpy(), [math.log(2.0), 0.0], rtol=1e-6
+    )
+
+
+def test_presence_of_raw_features_follows_the_missing_value():
+    presence = features.event_presence(_events())
+    assert set(presence) == set(features.EVENT_SCALARS)
+    np.testing.assert_array_equal(presence["DER_mass_MMC"].numpy(), [True, False])
+    np.testing.assert_array_equal(presence["DER_mass_vis"].numpy(), [True, True])

@@ -152,3 +152,16 @@ def test_label_is_one_for_signal_and_weight_passes_through(transformed):
         [0.002, 1.5, 2.5, 0.003],
         rtol=1e-6,
     )
+
+
+def test_collinear_mass_is_undefined_when_every_object_shares_one_azimuth(
+    transformed,
+):
+    # Tau and lepton are collinear in phi, so the missing energy cannot be
+    # split between them: flagged, and 0.0 rather than a number.
+    np.testing.assert_array_equal(
+        _indicator(transformed, "log_mass_collinear"), [1, 1, 1, 1]
+    )
+    np.testing.assert_array_equal(
+        _event_feature(transformed, "log_mass_collinear"), [0.0, 0.0, 0.0, 0.0]
+    )
