@@ -42,7 +42,11 @@ PATIENCE_KEY = "patience"
 # a TPU's name or grpc:// address; absent, this machine is looked at for one.
 TPU_ADDRESS_KEY = "tpu_address"
 
-DEFAULT_BATCH_SIZE = 256  # per replica
+# Per replica. Small batches give the few thousand events of a real sample
+# enough updates per epoch; on a TPU the global batch is this times the cores.
+DEFAULT_BATCH_SIZE = 64
+# An upper bound: early stopping usually ends training well before it.
+DEFAULT_EPOCHS = 60
 DEFAULT_PATIENCE = 10
 # Epochs without a lower out-of-fold loss before the learning rate is halved,
 # and the floor it is halved to.
@@ -374,7 +378,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                 verbose=2,
             )
     else:
-        epochs = int(config.get(EPOCHS_KEY, 5))
+        epochs = int(config.get(EPOCHS_KEY, DEFAULT_EPOCHS))
         patience = int(config.get(PATIENCE_KEY, DEFAULT_PATIENCE))
         cross_fit(model, fold_datasets, epochs, patience)
 

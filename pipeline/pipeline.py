@@ -50,7 +50,7 @@ class PipelineSettings:
     # How many networks the model averages; each is held out from its own
     # share of the train split (cross-fitting), so at least two.
     members: int = network.DEFAULT_MEMBERS
-    epochs: int = 5
+    epochs: int = trainer.DEFAULT_EPOCHS
     # When set, training stops after this many steps instead of `epochs`.
     train_steps: int | None = None
     batch_size: int = trainer.DEFAULT_BATCH_SIZE
@@ -107,7 +107,19 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="how many networks the model averages, each held out from its "
         "own share of the train split (at least 2)",
     )
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=trainer.DEFAULT_EPOCHS,
+        help="the most epochs each member trains for; training stops earlier "
+        "once its held-out loss no longer falls",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=trainer.DEFAULT_BATCH_SIZE,
+        help="events per batch and per replica",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -117,6 +129,7 @@ def training_settings(args: argparse.Namespace) -> dict:
         model_type=args.model,
         members=args.members,
         epochs=args.epochs,
+        batch_size=args.batch_size,
         seed=args.seed,
     )
 
