@@ -247,9 +247,12 @@ def event_presence(raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     return presence
 
 
-def missing_indicators(raw: dict[str, tf.Tensor]) -> tf.Tensor:
-    """1.0 where each MAY_BE_MISSING feature is undefined: [batch, features]."""
-    presence = event_presence(raw)
+def missing_indicators(presence: dict[str, tf.Tensor]) -> tf.Tensor:
+    """1.0 where each MAY_BE_MISSING feature is undefined: [batch, features].
+
+    Args:
+      presence: what event_presence returns, so that it is worked out once.
+    """
     return tf.stack(
         [1.0 - tf.cast(presence[name], tf.float32) for name in MAY_BE_MISSING],
         axis=1,

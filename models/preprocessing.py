@@ -83,7 +83,7 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         EVENT_KEY: tf.concat(
             [
                 tf.stack(scaled, axis=1),
-                features.missing_indicators(raw),
+                features.missing_indicators(presence),
                 features.jet_count_one_hot(raw[challenge.JET_COUNT]),
             ],
             axis=1,

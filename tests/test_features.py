@@ -173,7 +173,7 @@ def test_event_scalars_log_the_masses_and_zero_the_missing():
 
 def test_missing_indicators_and_jet_count():
     raw = _events(DER_mass_jet_jet=[MISSING, 300.0])
-    indicators = features.missing_indicators(raw).numpy()
+    indicators = features.missing_indicators(features.event_presence(raw)).numpy()
     column = features.MAY_BE_MISSING.index
     assert indicators.shape == (2, len(features.MAY_BE_MISSING))
     np.testing.assert_array_equal(indicators[:, column("DER_mass_MMC")], [0.0, 1.0])
@@ -234,7 +234,7 @@ def test_collinear_mass_splits_the_missing_energy_along_tau_and_lepton():
         [math.log1p(60.0 / math.sqrt(0.4)), 0.0, 0.0],
         rtol=1e-5,
     )
-    indicators = features.missing_indicators(raw).numpy()
+    indicators = features.missing_indicators(features.event_presence(raw)).numpy()
     column = features.MAY_BE_MISSING.index("log_mass_collinear")
     np.testing.assert_array_equal(indicators[:, column], [0.0, 1.0, 1.0])
 
