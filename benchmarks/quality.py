@@ -146,7 +146,8 @@ def run_network(model_type, train, test, args, seed):
     """Trains the project's network as run_fn does, cross-fitted on `train`.
 
     Returns the out-of-fold scores of the training events, from which the cut
-    is chosen, and the test scores.
+    is chosen, the test scores, and each member's test scores ([events,
+    members]).
     """
     keras.utils.set_random_seed(seed)
     model = network.build_model(model_type, args.members)
@@ -177,9 +178,17 @@ def run_network(model_type, train, test, args, seed):
         )
 
     trainer.cross_fit(model, fold_datasets, args.epochs, args.patience, verbose=0)
+    each_member = np.concatenate(
+        [
+            member.predict(test[0], batch_size=1024, verbose=0)
+            for member in model.member_networks
+        ],
+        axis=1,
+    )
     return (
         trainer.out_of_fold_scores(model, inputs, held_out),
         model.predict(test[0], batch_size=1024, verbose=0).reshape(-1),
+        each_member,
     )
 
 
@@ -220,7 +229,7 @@ def run_xgboost(train: pd.DataFrame, test: pd.DataFrame, seed: int):
         for padding in (0.0, trainer.CUT_PSEUDO_BACKGROUND_EVENTS)
     ]
     booster = model().fit(features, labels)
-    return booster.predict_proba(_raw_matrix(test))[:, 1], cuts
+    return booster.predict_proba(_raw_matrix(test))[:, 1], cuts, out_of_fold
 
 
 def run_classic(train: pd.DataFrame, test: pd.DataFrame, args, seed: int):
@@ -262,16 +271,41 @@ def _figures(scores, test: pd.DataFrame, cut: float) -> dict:
     }
 
 
-def run_fold(train, test, args, seed, temp_dir) -> dict:
-    """Every approach trained on `train` and scored on `test`."""
+def _keep_scores(directory, name, train, test, test_scores, **more) -> None:
+    """Writes one approach's scores on a fold, with labels and weights, to .npz.
+
+    With them, other cut rules can be studied without training again.
+    """
+    os.makedirs(directory, exist_ok=True)
+    np.savez_compressed(
+        os.path.join(directory, f"{name}.npz"),
+        train_labels=_labels(train),
+        train_weights=train[challenge.WEIGHT].to_numpy(),
+        test_labels=_labels(test),
+        test_weights=test[challenge.WEIGHT].to_numpy(),
+        test_scores=test_scores,
+        **more,
+    )
+
+
+def run_fold(train, test, args, seed, temp_dir, scores_dir=None) -> dict:
+    """Every approach trained on `train` and scored on `test`.
+
+    With scores_dir, each approach's scores are also kept there (see
+    _keep_scores).
+    """
     results = {}
     if "classic" in args.approaches:
         scores, cut = run_classic(train, test, args, seed)
         results["classic"] = _figures(scores, test, cut)
     if "xgboost" in args.approaches:
-        scores, (cut, padded_cut) = run_xgboost(train, test, seed)
+        scores, (cut, padded_cut), out_of_fold = run_xgboost(train, test, seed)
         results["xgboost"] = _figures(scores, test, cut)
         results["xgboost_padded_cut"] = _figures(scores, test, padded_cut)
+        if scores_dir:
+            _keep_scores(
+                scores_dir, "xgboost", train, test, scores, out_of_fold=out_of_fold
+            )
 
     # The networks learn from the whole training fold, as XGBoost does: they
     # are cross-fitted, so no events need setting aside for stopping or the cut.
@@ -279,11 +313,25 @@ def run_fold(train, test, args, seed, temp_dir) -> dict:
     for model_type in network.MODEL_TYPES:
         if model_type not in args.approaches:
             continue
-        out_of_fold, test_scores = run_network(model_type, fitted, scored, args, seed)
+        out_of_fold, test_scores, each_member = run_network(
+            model_type, fitted, scored, args, seed
+        )
         cut, _ = scoring.best_cut(
             out_of_fold, fitted[1], fitted[2], trainer.CUT_PSEUDO_BACKGROUND_EVENTS
         )
         results[model_type] = _figures(test_scores, test, cut)
+        if scores_dir:
+            # The Transform keeps the training events in order, so these line
+            # up with train_labels and train_weights.
+            _keep_scores(
+                scores_dir,
+                model_type,
+                train,
+                test,
+                test_scores,
+                out_of_fold=out_of_fold,
+                member_test_scores=each_member,
+            )
     return results
 
 
@@ -336,6 +384,10 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--approaches", nargs="+", default=list(APPROACHES), choices=APPROACHES
     )
+    parser.add_argument(
+        "--scores-dir",
+        help="also keep every approach's scores per fold here, as .npz files",
+    )
     args = parser.parse_args(argv)
     logging.getLogger("absl").setLevel(logging.ERROR)
     tf.get_logger().setLevel(logging.ERROR)
@@ -358,6 +410,8 @@ def main(argv=None) -> None:
                     args,
                     seed,
                     os.path.join(temp_dir, f"split_{seed}_fold_{index}"),
+                    args.scores_dir
+                    and os.path.join(args.scores_dir, f"split_{seed}_fold_{index}"),
                 )
                 folds.append(fold)
                 print(
