@@ -178,17 +178,10 @@ def run_network(model_type, train, test, args, seed):
         )
 
     trainer.cross_fit(model, fold_datasets, args.epochs, args.patience, verbose=0)
-    each_member = np.concatenate(
-        [
-            member.predict(test[0], batch_size=1024, verbose=0)
-            for member in model.member_networks
-        ],
-        axis=1,
-    )
     return (
         trainer.out_of_fold_scores(model, inputs, held_out),
         model.predict(test[0], batch_size=1024, verbose=0).reshape(-1),
-        each_member,
+        trainer.member_scores(model, test[0]),
     )
 
 

@@ -270,6 +270,19 @@ def _labels_and_weights(files, feature_spec, batch_size):
     return np.concatenate(labels), np.concatenate(weights)
 
 
+def member_scores(model, features) -> np.ndarray:
+    """Each member's score of every event: [events, members].
+
+    Args:
+      model: a trained network.MemberAverage.
+      features: the model's inputs, anything `predict` takes.
+    """
+    return np.concatenate(
+        [member.predict(features, verbose=0) for member in model.member_networks],
+        axis=1,
+    )
+
+
 def out_of_fold_scores(model, features, held_out) -> np.ndarray:
     """Each event's score from the one member that did not learn from it.
 
@@ -278,10 +291,7 @@ def out_of_fold_scores(model, features, held_out) -> np.ndarray:
       features: the model's inputs, anything `predict` takes.
       held_out: each event's held-out member, in the same order.
     """
-    each = np.concatenate(
-        [member.predict(features, verbose=0) for member in model.member_networks],
-        axis=1,
-    )
+    each = member_scores(model, features)
     held_out = np.asarray(held_out).reshape(-1)
     return each[np.arange(len(held_out)), held_out]
 
