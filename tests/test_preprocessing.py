@@ -45,8 +45,12 @@ def transformed(tmp_path_factory):
         _event(140.0, 2, 40.0, b"b", 2.5),
         _event(MISSING, 3, 50.0, b"s", 0.003),
     ]
+    return _transform(events, tmp_path_factory.mktemp("tft"))
+
+
+def _transform(events, temp_dir):
     metadata = dataset_metadata.DatasetMetadata(curated_schema())
-    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft"))):
+    with tft_beam.Context(temp_dir=str(temp_dir)):
         (result, _), _ = (events, metadata) | tft_beam.AnalyzeAndTransformDataset(
             preprocessing.preprocessing_fn
         )
@@ -61,8 +65,20 @@ def _event_feature(rows, name):
     return _column(rows, preprocessing.EVENT_KEY)[:, features.EVENT_SCALARS.index(name)]
 
 
+def _bins(rows, name):
+    """The piecewise-linear encoding of one event-level feature: [events, bins]."""
+    start = len(features.EVENT_SCALARS) + (
+        features.EVENT_SCALARS.index(name) * preprocessing.QUANTILE_BINS
+    )
+    return _column(rows, preprocessing.EVENT_KEY)[
+        :, start : start + preprocessing.QUANTILE_BINS
+    ]
+
+
 def _indicator(rows, name):
-    column = len(features.EVENT_SCALARS) + features.MAY_BE_MISSING.index(name)
+    column = len(features.EVENT_SCALARS) * (
+        1 + preprocessing.QUANTILE_BINS
+    ) + features.MAY_BE_MISSING.index(name)
     return _column(rows, preprocessing.EVENT_KEY)[:, column]
 
 
@@ -98,6 +114,37 @@ def test_missing_mass_is_flagged_and_left_out_of_the_scaling(transformed):
     np.testing.assert_allclose(
         _event_feature(transformed, "DER_mass_MMC"), [-1.0, 0.0, 1.0, 0.0], atol=1e-5
     )
+
+
+def test_missing_mass_encodes_as_no_bins(transformed):
+    bins = _bins(transformed, "DER_mass_MMC")
+    np.testing.assert_array_equal(bins[[1, 3]], 0.0)
+    # Of the two present masses, 100 is the lowest and fills no bin.
+    np.testing.assert_array_equal(bins[0], 0.0)
+    assert bins[2].sum() > 0.0
+
+
+def test_bins_fill_in_order_and_split_the_events_evenly(tmp_path):
+    masses = np.linspace(20.0, 250.0, 32)
+    events = [_event(120.0, 1, 30.0, b"b", 1.0) for _ in masses]
+    for event, mass in zip(events, masses, strict=True):
+        event["DER_mass_vis"] = [float(mass)]
+    bins = _bins(_transform(events, tmp_path), "DER_mass_vis")
+
+    assert ((bins >= 0.0) & (bins <= 1.0)).all()
+    # A bin starts to fill only once the bins below it are full.
+    partly_filled = (bins > 0.0) & (bins < 1.0)
+    assert (partly_filled.sum(axis=1) <= 1).all()
+    assert (np.diff(bins, axis=1) <= 0.0).all()
+    # The encoding keeps the order of the values, and each bin spans about an
+    # equal share of the events.
+    assert (np.diff(bins.sum(axis=1)) > 0.0).all()
+    np.testing.assert_array_equal(bins[0], 0.0)
+    np.testing.assert_array_equal(bins[-1], 1.0)
+    events_past_each_bin = (bins == 1.0).sum(axis=0)
+    bin_count = preprocessing.QUANTILE_BINS
+    expected = len(masses) * (1.0 - np.arange(1, bin_count + 1) / bin_count)
+    np.testing.assert_allclose(events_past_each_bin, expected, atol=2.0)
 
 
 def test_tau_log_pt_is_z_scored(transformed):
