@@ -109,12 +109,16 @@ def test_serving_graph_gives_the_training_inputs(transformed):
     )
 
     assert preprocessing.LABEL_KEY not in served
+    # Beam and serving run the same graph on differently sized batches, whose
+    # vectorised maths can differ in the last bits; a quantile bin divides by
+    # its width, narrow among 24 events, and magnifies that to about 1e-6. A
+    # real mismatch (other quantiles, another scaling) is orders larger.
     for name in network.input_names():
         np.testing.assert_allclose(
             served[name].numpy(),
             transformed["training_inputs"][name],
             rtol=1e-5,
-            atol=1e-6,
+            atol=1e-5,
             err_msg=name,
         )
 
