@@ -190,11 +190,10 @@ def _raw_matrix(frame: pd.DataFrame) -> np.ndarray:
 
 
 def run_xgboost(train: pd.DataFrame, test: pd.DataFrame, seed: int):
-    """XGBoost on the raw features, with cuts chosen on out-of-fold scores.
+    """XGBoost on the raw features, with its cut chosen on out-of-fold scores.
 
-    Returns the test scores and two cuts: the reference one, the best AMS of
-    the out-of-fold scores, and the one chosen as the networks' cut is, with
-    padded background.
+    Returns the test scores, the cut (the best AMS of the out-of-fold scores
+    of a 5-fold split of `train`) and those out-of-fold scores.
     """
     from xgboost import XGBClassifier
 
@@ -217,12 +216,9 @@ def run_xgboost(train: pd.DataFrame, test: pd.DataFrame, seed: int):
     for fit_index, score_index in inner.split(features, labels):
         booster = model().fit(features[fit_index], labels[fit_index])
         out_of_fold[score_index] = booster.predict_proba(features[score_index])[:, 1]
-    cuts = [
-        scoring.best_cut(out_of_fold, labels, weights, padding)[0]
-        for padding in (0.0, trainer.CUT_PSEUDO_BACKGROUND_EVENTS)
-    ]
+    cut, _ = scoring.best_cut(out_of_fold, labels, weights)
     booster = model().fit(features, labels)
-    return booster.predict_proba(_raw_matrix(test))[:, 1], cuts, out_of_fold
+    return booster.predict_proba(_raw_matrix(test))[:, 1], cut, out_of_fold
 
 
 def run_classic(train: pd.DataFrame, test: pd.DataFrame, args, seed: int):
@@ -264,6 +260,18 @@ def _figures(scores, test: pd.DataFrame, cut: float) -> dict:
     }
 
 
+def _networks_cut(out_of_fold, labels, weights, test_scores) -> float:
+    """The cut on the test scores that the pipeline's rule gives.
+
+    The share is chosen on the training events' out-of-fold scores (with
+    their labels and weights), as run_fn chooses it, and the test fold's cut
+    selects that share of it, as the SubmissionWriter does with the test
+    events.
+    """
+    share, _, _ = trainer.choose_share(out_of_fold, labels, weights)
+    return scoring.cut_for_share(test_scores, share)
+
+
 def _keep_scores(directory, name, train, test, test_scores, **more) -> None:
     """Writes one approach's scores on a fold, with labels and weights, to .npz.
 
@@ -292,9 +300,12 @@ def run_fold(train, test, args, seed, temp_dir, scores_dir=None) -> dict:
         scores, cut = run_classic(train, test, args, seed)
         results["classic"] = _figures(scores, test, cut)
     if "xgboost" in args.approaches:
-        scores, (cut, padded_cut), out_of_fold = run_xgboost(train, test, seed)
+        scores, cut, out_of_fold = run_xgboost(train, test, seed)
         results["xgboost"] = _figures(scores, test, cut)
-        results["xgboost_padded_cut"] = _figures(scores, test, padded_cut)
+        cut = _networks_cut(
+            out_of_fold, _labels(train), train[challenge.WEIGHT].to_numpy(), scores
+        )
+        results["xgboost_networks_rule"] = _figures(scores, test, cut)
         if scores_dir:
             _keep_scores(
                 scores_dir, "xgboost", train, test, scores, out_of_fold=out_of_fold
@@ -309,10 +320,11 @@ def run_fold(train, test, args, seed, temp_dir, scores_dir=None) -> dict:
         out_of_fold, test_scores, each_member = run_network(
             model_type, fitted, scored, args, seed
         )
-        cut, _ = scoring.best_cut(
-            out_of_fold, fitted[1], fitted[2], trainer.CUT_PSEUDO_BACKGROUND_EVENTS
+        results[model_type] = _figures(
+            test_scores,
+            test,
+            _networks_cut(out_of_fold, fitted[1], fitted[2], test_scores),
         )
-        results[model_type] = _figures(test_scores, test, cut)
         if scores_dir:
             # The Transform keeps the training events in order, so these line
             # up with train_labels and train_weights.

@@ -46,9 +46,17 @@ class _ScoreEvents(beam.DoFn):
         yield event_ids.numpy().reshape(-1), scores.numpy().reshape(-1)
 
 
-def _write_submission(batches, cut: float, paths: list[str]) -> int:
+def _write_submission(batches, selection: tuple[str, float], paths: list[str]) -> int:
     event_ids = np.concatenate([ids for ids, _ in batches])
     scores = np.concatenate([scores for _, scores in batches])
+    kind, value = selection
+    cut = scoring.cut_for_share(scores, value) if kind == "share" else value
+    logging.info(
+        "Calling %.1f%% of %d test events signal (score cut %.4f)",
+        100.0 * scoring.selected_share(scores, cut),
+        len(scores),
+        cut,
+    )
     frame = scoring.make_submission(event_ids, scores, cut)
     scoring.validate_submission(frame)
     for path in paths:
@@ -91,9 +99,9 @@ def SubmissionWriter(
     """Scores every test event and writes submission.csv.
 
     The model is this run's candidate when the Evaluator blessed it, otherwise
-    the last blessed model. Events are ranked by score; those at or above the
-    model's AMS-maximising cut (chosen on out-of-fold scores of the train
-    split) are classed signal.
+    the last blessed model. Events are ranked by score, and the top share of
+    them is classed signal: the share that the model's AMS-maximising cut
+    selected of the train split's out-of-fold scores.
 
     Args:
       test_examples: the test events, as the test ExampleGen wrote them.
@@ -109,7 +117,7 @@ def SubmissionWriter(
     serving_model_dir = path_utils.serving_model_path(
         chosen.uri, path_utils.is_old_model_artifact(chosen)
     )
-    cut = trainer.read_cut(serving_model_dir)
+    selection = trainer.read_selection(serving_model_dir)
 
     example_files = [
         os.path.join(uri, "*")
@@ -130,7 +138,7 @@ def SubmissionWriter(
             | "Batch" >> beam.BatchElements(min_batch_size=512, max_batch_size=8192)
             | "Score" >> beam.ParDo(_ScoreEvents(serving_model_dir))
             | "Gather" >> beam.combiners.ToList()
-            | "Write" >> beam.Map(_write_submission, cut, paths)
+            | "Write" >> beam.Map(_write_submission, selection, paths)
             | "Log"
             >> beam.Map(
                 lambda n: logging.info(

@@ -6,7 +6,7 @@ learning-rate schedule and early stopping watch its held-out events; the AMS
 cut is chosen on the out-of-fold scores (each event scored by the member held
 out from it), and the eval split stays unseen until the Evaluator. The
 exported SavedModel takes raw serialized events (the Transform graph is
-inside it) and carries that cut.
+inside it) and carries that cut as the share of events it selects.
 """
 
 import dataclasses
@@ -58,7 +58,8 @@ MIN_LEARNING_RATE = 1e-5
 # win on the luck of selecting no background (see scoring.best_cut).
 CUT_PSEUDO_BACKGROUND_EVENTS = 2.0
 
-# Where the exported model keeps its cut, beside the SavedModel's own files.
+# Where the exported model keeps its selection, beside the SavedModel's own
+# files.
 CUT_FILE = os.path.join("assets.extra", "ams_cut.json")
 
 SERVING_SIGNATURE = "serving_default"
@@ -395,14 +396,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     scores, labels, weights = _train_split_out_of_fold(
         model, train_files, feature_spec, 4096
     )
-    cut, best_ams = scoring.best_cut(
-        scores, labels, weights, CUT_PSEUDO_BACKGROUND_EVENTS
-    )
+    share, cut, best_ams = choose_share(scores, labels, weights)
     logging.info(
-        "%s trained: out-of-fold AMS %.3f on %d train events at score cut %.4f",
+        "%s trained: out-of-fold AMS %.3f on %d train events, selecting the top "
+        "%.1f%% (score cut %.4f)",
         model_type,
         best_ams,
         len(scores),
+        100.0 * share,
         cut,
     )
 
@@ -415,7 +416,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     with tf.io.gfile.GFile(cut_path, "w") as handle:
         json.dump(
             {
-                "cut": float(cut),
+                "share": share,
+                "out_of_fold_cut": float(cut),
                 "out_of_fold_ams": float(best_ams),
                 "out_of_fold_events": len(scores),
             },
@@ -424,7 +426,42 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     logging.info("Exported %s model to %s", model_type, fn_args.serving_model_dir)
 
 
-def read_cut(serving_model_dir: str) -> float:
-    """The AMS-maximising score cut stored with an exported model."""
-    with tf.io.gfile.GFile(os.path.join(serving_model_dir, CUT_FILE)) as handle:
-        return float(json.load(handle)["cut"])
+def choose_share(out_of_fold, labels, weights) -> tuple[float, float, float]:
+    """The share of events to call signal, chosen on out-of-fold scores.
+
+    The cut that maximises their AMS, with CUT_PSEUDO_BACKGROUND_EVENTS of
+    padding, is kept as the share of events it selects rather than as a
+    score: each out-of-fold score comes from one member, served scores are
+    the members' average, and the same score marks a different place in the
+    two rankings. The share carries over to test events drawn as the
+    training events were.
+
+    Returns:
+      (share, cut, ams): the share, the out-of-fold score cut it came from
+      and the out-of-fold AMS there.
+    """
+    cut, best_ams = scoring.best_cut(
+        out_of_fold, labels, weights, CUT_PSEUDO_BACKGROUND_EVENTS
+    )
+    return scoring.selected_share(out_of_fold, cut), cut, best_ams
+
+
+def read_selection(serving_model_dir: str) -> tuple[str, float]:
+    """How an exported model selects the events it calls signal.
+
+    Returns:
+      ("share", fraction): the top fraction of the scored events, the share
+      that the AMS-maximising cut selected of the train split's out-of-fold
+      scores; or, for a model exported before shares were kept, ("cut",
+      score), that cut itself.
+
+    Raises:
+      ValueError: the file holds neither.
+    """
+    path = os.path.join(serving_model_dir, CUT_FILE)
+    with tf.io.gfile.GFile(path) as handle:
+        stored = json.load(handle)
+    for key in ("share", "cut"):
+        if key in stored:
+            return key, float(stored[key])
+    raise ValueError(f"{path} holds neither a share of events nor a score cut")

@@ -193,6 +193,48 @@ def best_cut(
     return cut, float(ams(signal[best], background[best]))
 
 
+def selected_share(scores, cut: float) -> float:
+    """The fraction of events whose score is at or above the cut."""
+    scores = _scores(scores)
+    if len(scores) == 0:
+        raise ValueError("cannot take a share of no events")
+    return float(np.mean(scores >= cut))
+
+
+def cut_for_share(scores, share: float) -> float:
+    """The score cut that selects the given fraction of the most signal-like events.
+
+    A cut chosen on one set of scores selects a different share of events
+    scored another way (single members' out-of-fold scores against the
+    members' average, say); the share carries over wherever the events are
+    drawn alike, so a model can keep its selection as a share and turn it
+    into a cut on the events it scores.
+
+    Args:
+      scores: the score per event; higher means more signal-like.
+      share: the fraction to select, in [0, 1]; it is rounded to a whole
+        number of events.
+
+    Returns:
+      The score of the last selected event, so that score >= cut selects
+      that many events, or more where others share its score; inf when the
+      share rounds to no events.
+
+    Raises:
+      ValueError: there are no scores, a score is not finite, or share is
+        outside [0, 1].
+    """
+    scores = _scores(scores)
+    if len(scores) == 0:
+        raise ValueError("cannot choose a cut on no events")
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be between 0 and 1, not {share}")
+    count = int(round(share * len(scores)))
+    if count == 0:
+        return float("inf")
+    return float(np.sort(scores)[len(scores) - count])
+
+
 def ams_at_cut(scores, labels, weights, cut: float) -> float:
     """The AMS when events with score >= cut are called signal.
 

@@ -189,7 +189,9 @@ def test_exported_model_serves_raw_test_events(trained):
     scores = serve(examples=tf.constant(test_events))[trainer.PREDICTION_KEY]
     assert scores.shape == (len(test_events),)
     assert np.all((scores.numpy() >= 0.0) & (scores.numpy() <= 1.0))
-    assert 0.0 <= trainer.read_cut(trained["serving_model_dir"]) <= 1.0
+    kind, share = trainer.read_selection(trained["serving_model_dir"])
+    assert kind == "share"
+    assert 0.0 < share <= 1.0
 
 
 def test_exported_model_separates_signal_from_background(trained):

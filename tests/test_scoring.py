@@ -268,6 +268,51 @@ def test_ams_at_cut_hand_computed():
     assert scoring.ams_at_cut(scores, labels, weights, 0.95) == 0.0
 
 
+# --- selected_share and cut_for_share ---------------------------------------------
+
+
+def test_cut_for_share_selects_that_many_top_events():
+    scores = [0.1, 0.9, 0.4, 0.7, 0.3]
+    assert scoring.cut_for_share(scores, 0.4) == 0.7
+    assert scoring.selected_share(scores, 0.7) == pytest.approx(0.4)
+    assert scoring.cut_for_share(scores, 1.0) == 0.1
+    # 0.33 of five events rounds to two; 0.05 rounds to none.
+    assert scoring.cut_for_share(scores, 0.33) == 0.7
+    assert scoring.cut_for_share(scores, 0.05) == float("inf")
+    assert scoring.selected_share(scores, float("inf")) == 0.0
+
+
+def test_cut_for_share_selects_ties_together():
+    scores = [0.2, 0.5, 0.5, 0.5, 0.9]
+    cut = scoring.cut_for_share(scores, 0.4)
+    assert cut == 0.5
+    assert scoring.selected_share(scores, cut) == pytest.approx(0.8)
+
+
+def test_share_carries_a_selection_to_differently_scaled_scores():
+    # The same ranking on a compressed scale, as an average of members gives:
+    # the cut found on one does not transfer, the share does.
+    rng = np.random.default_rng(3)
+    single = rng.uniform(size=1000)
+    averaged = 0.4 + 0.2 * single
+    cut = scoring.cut_for_share(single, 0.15)
+    share = scoring.selected_share(single, cut)
+    assert scoring.selected_share(averaged, cut) == 0.0
+    moved = scoring.cut_for_share(averaged, share)
+    np.testing.assert_array_equal(averaged >= moved, single >= cut)
+
+
+def test_cut_for_share_rejects_bad_input():
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        scoring.cut_for_share([0.5, 0.6], 1.5)
+    with pytest.raises(ValueError, match="no events"):
+        scoring.cut_for_share([], 0.5)
+    with pytest.raises(ValueError, match="finite"):
+        scoring.cut_for_share([0.5, float("nan")], 0.5)
+    with pytest.raises(ValueError, match="no events"):
+        scoring.selected_share([], 0.5)
+
+
 # --- rank_order ----------------------------------------------------------------
 
 
