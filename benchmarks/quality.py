@@ -302,10 +302,10 @@ def run_fold(train, test, args, seed, temp_dir, scores_dir=None) -> dict:
     if "xgboost" in args.approaches:
         scores, cut, out_of_fold = run_xgboost(train, test, seed)
         results["xgboost"] = _figures(scores, test, cut)
-        cut = _networks_cut(
+        networks_cut = _networks_cut(
             out_of_fold, _labels(train), train[challenge.WEIGHT].to_numpy(), scores
         )
-        results["xgboost_networks_rule"] = _figures(scores, test, cut)
+        results["xgboost_networks_rule"] = _figures(scores, test, networks_cut)
         if scores_dir:
             _keep_scores(
                 scores_dir, "xgboost", train, test, scores, out_of_fold=out_of_fold
