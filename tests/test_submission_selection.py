@@ -9,6 +9,7 @@ import pytest
 
 from components.submission import _write_submission
 from models import trainer
+from pipeline import scoring
 
 
 def _export_selection(model_dir, stored: dict) -> str:
@@ -17,6 +18,21 @@ def _export_selection(model_dir, stored: dict) -> str:
     with open(path, "w") as handle:
         json.dump(stored, handle)
     return str(model_dir)
+
+
+def test_choose_share_keeps_a_pure_top_selection():
+    # The three most signal-like events are signal; taking two more would
+    # add one signal and one background. Unpadded, the pure top three give
+    # the higher AMS; padded by two background events they would not.
+    scores = np.linspace(0.9, 0.0, 10)
+    labels = np.array([1, 1, 1, 0, 1, 0, 0, 0, 0, 0])
+    weights = np.ones(10)
+    share, cut, best_ams = trainer.choose_share(scores, labels, weights)
+    assert share == pytest.approx(0.3)
+    assert cut == pytest.approx(0.7)
+    assert best_ams == pytest.approx(scoring.ams_at_cut(scores, labels, weights, cut))
+    padded_cut, _ = scoring.best_cut(scores, labels, weights, 2.0)
+    assert scoring.selected_share(scores, padded_cut) == pytest.approx(0.5)
 
 
 def test_read_selection_prefers_the_share(tmp_path):
