@@ -53,15 +53,6 @@ DEFAULT_PATIENCE = 10
 LEARNING_RATE_PATIENCE = 2
 MIN_LEARNING_RATE = 1e-5
 
-# Background events of mean weight added to every candidate cut's background
-# when the cut is chosen on out-of-fold scores (see scoring.best_cut). None:
-# padding guards against a cut that wins on the luck of selecting no
-# background, but the networks' most signal-like events are pure enough that
-# the narrow selections it steers away from are the ones that hold up on new
-# events. On the real sample, with splits not used for the README's table,
-# any padding from 0.5 to 8 events lowered both networks' median test AMS.
-CUT_PSEUDO_BACKGROUND_EVENTS = 0.0
-
 # Where the exported model keeps its selection, beside the SavedModel's own
 # files.
 CUT_FILE = os.path.join("assets.extra", "ams_cut.json")
@@ -433,20 +424,25 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 def choose_share(out_of_fold, labels, weights) -> tuple[float, float, float]:
     """The share of events to call signal, chosen on out-of-fold scores.
 
-    The cut that maximises their AMS (with CUT_PSEUDO_BACKGROUND_EVENTS of
-    padding) is kept as the share of events it selects rather than as a
-    score: each out-of-fold score comes from one member, served scores are
-    the members' average, and the same score marks a different place in the
-    two rankings. The share carries over to test events drawn as the
-    training events were.
+    The cut that maximises their AMS is kept as the share of events it
+    selects rather than as a score: each out-of-fold score comes from one
+    member, served scores are the members' average, and the same score
+    marks a different place in the two rankings. The share carries over to
+    test events drawn as the training events were.
+
+    Candidate cuts are compared unpadded (scoring.best_cut can pad their
+    background against a cut that wins on the luck of selecting none): the
+    networks' most signal-like events are pure enough that the narrow
+    selections padding steers away from are the ones that hold up on new
+    events. On the real sample, with splits not used for the README's
+    table, any padding from 0.5 to 8 events lowered both networks' median
+    test AMS.
 
     Returns:
       (share, cut, ams): the share, the out-of-fold score cut it came from
       and the out-of-fold AMS there.
     """
-    cut, best_ams = scoring.best_cut(
-        out_of_fold, labels, weights, CUT_PSEUDO_BACKGROUND_EVENTS
-    )
+    cut, best_ams = scoring.best_cut(out_of_fold, labels, weights)
     return scoring.selected_share(out_of_fold, cut), cut, best_ams
 
 
